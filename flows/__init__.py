@@ -1,0 +1,1 @@
+"""Prefect flows: sequence tasks, pause for approval, branch on verdicts."""

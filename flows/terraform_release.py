@@ -1,0 +1,128 @@
+"""terraform_release: plan → human approval in the Prefect UI → apply exactly that plan."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, pause_flow_run
+from prefect.exceptions import FlowPauseTimeout
+from prefect.input import RunInput
+from prefect.states import Cancelled, Completed, State
+from pydantic import Field
+
+from shipflow.settings import load_settings
+from tasks.common import emit
+from tasks.terraform import (
+    PlannedStack,
+    Stack,
+    apply_plan,
+    ensure_apply_limit,
+    plan_stack,
+    publish_outputs,
+    publish_plan,
+    resolve_stack,
+)
+
+
+class PlanApproval(RunInput):
+    """The approval form the Prefect UI shows while the run is paused."""
+
+    approve: bool = Field(description="Apply exactly the plan shown above?")
+    approver: str = Field(min_length=1, description="Who decides (name or handle).")
+    comment: str = Field(default="", description="Why: shown in the run's final state.")
+
+
+@flow(name="terraform_release", log_prints=False)
+def terraform_release(
+    stack: str,
+    var_files: list[str] | None = None,
+    approval_timeout: int = 3600,
+    auto_approve: bool = False,
+    backend_config: dict[str, str] | None = None,
+    secret_vars: dict[str, str] | None = None,
+) -> State[Any]:
+    """Plan a Terraform stack, wait for a human to approve that exact plan, then apply it.
+
+    Args:
+        stack: The root module's directory, absolute or relative to SHIPFLOW_STACKS_ROOT.
+        var_files: ``.tfvars`` files inside the stack.
+        approval_timeout: Seconds to wait for the approval form; then the run is Cancelled
+            ("approval timed out") and nothing is applied.
+        auto_approve: Skip the pause (for pipelines whose approval happened elsewhere).
+        backend_config: Partial backend settings for ``init`` (never credentials: put those
+            in the worker's environment).
+        secret_vars: Terraform variable name → Prefect Secret block holding its value.
+    """
+    logger = get_run_logger()
+    target = resolve_stack(stack, secret_vars)
+    if approval_timeout <= 0:
+        raise ValueError("approval_timeout must be a positive number of seconds")
+    workdir = Path(tempfile.mkdtemp(prefix="shipflow-plan-", dir=load_settings().work_dir))
+    try:
+        planned = plan_stack(
+            target, workdir / "stack.tfplan", var_files or [], backend_config or {}
+        )
+        publish_plan(target, planned)
+        if not planned.plan.has_changes:
+            logger.info("No changes for %s: nothing to approve or apply", target.name)
+            return Completed(message=f"no changes for {target.name}")
+
+        approval = _approve(target, planned, approval_timeout, auto_approve)
+        if isinstance(approval, State):
+            return approval
+        ensure_apply_limit(target)
+        outputs = apply_plan(target, planned, planned.plan.sha256)
+        publish_outputs(target, outputs, planned.plan.sha256)
+        message = f"applied {target.name}: {planned.summary.headline()}"
+        logger.info(message)
+        return Completed(message=message, data={"stack": target.name, "outputs": outputs})
+    finally:
+        # The plan file holds every value of the plan, sensitive ones included.
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _approve(
+    target: Stack, planned: PlannedStack, timeout: int, auto_approve: bool
+) -> PlanApproval | State[Any]:
+    """The approval for ``planned``, or the Cancelled state that ends the run without apply."""
+    logger = get_run_logger()
+    sha = planned.plan.sha256
+    if auto_approve:
+        logger.info("auto_approve is set: applying plan %s without a pause", sha)
+        approval = PlanApproval(approve=True, approver="auto_approve", comment="")
+    else:
+        description = (
+            planned.summary.to_markdown(stack=target.name, plan_sha256=sha)
+            + "\n\nApproving applies **exactly this plan file**; if the plan or the state "
+            "changes before apply, shipflow refuses and asks for a re-plan.\n"
+        )
+        logger.info("Waiting up to %ss for approval of plan %s", timeout, sha)
+        try:
+            approval = pause_flow_run(
+                wait_for_input=PlanApproval.with_initial_data(
+                    description=description, approve=False
+                ),
+                timeout=timeout,
+                poll_interval=min(10, max(1, timeout // 10)),
+            )
+        except FlowPauseTimeout:
+            reason = f"approval timed out after {timeout}s; nothing was applied"
+            logger.warning(reason)
+            emit(
+                "shipflow.terraform.rejected",
+                target.resource_id,
+                payload={"reason": reason, "plan_sha256": sha},
+            )
+            return Cancelled(message=reason)
+    payload = {"approver": approval.approver, "comment": approval.comment, "plan_sha256": sha}
+    if not approval.approve:
+        reason = f"rejected by {approval.approver}: {approval.comment or 'no comment'}"
+        logger.warning("%s; nothing was applied", reason)
+        emit("shipflow.terraform.rejected", target.resource_id, payload=payload)
+        return Cancelled(message=reason)
+    logger.info("Plan %s approved by %s", sha, approval.approver)
+    emit("shipflow.terraform.approved", target.resource_id, payload=payload)
+    return approval

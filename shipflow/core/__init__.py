@@ -1,0 +1,1 @@
+"""Pure decisions on frozen data. No I/O, no clock, no environment: callers pass them in."""

