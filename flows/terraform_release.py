@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, pause_flow_run
+from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.states import Cancelled, Completed, State
@@ -106,7 +108,7 @@ def _approve(
                     description=description, approve=False
                 ),
                 timeout=timeout,
-                poll_interval=min(10, max(1, timeout // 10)),
+                poll_interval=2,
             )
         except FlowPauseTimeout:
             reason = f"approval timed out after {timeout}s; nothing was applied"
@@ -116,7 +118,7 @@ def _approve(
                 target.resource_id,
                 payload={"reason": reason, "plan_sha256": sha},
             )
-            return Cancelled(message=reason)
+            return _cancel_expired_pause(reason)
     payload = {"approver": approval.approver, "comment": approval.comment, "plan_sha256": sha}
     if not approval.approve:
         reason = f"rejected by {approval.approver}: {approval.comment or 'no comment'}"
@@ -126,3 +128,18 @@ def _approve(
     logger.info("Plan %s approved by %s", sha, approval.approver)
     emit("shipflow.terraform.approved", target.resource_id, payload=payload)
     return approval
+
+
+def _cancel_expired_pause(reason: str) -> State[Any]:
+    """End a run whose approval pause expired as Cancelled, not Failed.
+
+    Once a pause's deadline has passed the server refuses every transition out of Paused and
+    fails the run ("never resumed"); nothing went wrong, though: nobody approved. The state is
+    therefore set with ``force``, and the same Cancelled state is returned to the engine.
+    """
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(context.flow_run.id, Cancelled(message=reason), force=True)
+    # A new object: the engine treats a state that already carries a run id as an upstream one.
+    return Cancelled(message=reason)

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     terraform_lock_timeout: str = Field(
         default="30s", description="How long Terraform waits for a held state lock."
     )
+    retry_delay_seconds: float = Field(
+        default=10.0, ge=0, description="Delay between retries of transient failures."
+    )
     stacks_root: Path = Field(
         default=Path("."), description="Relative stack paths are resolved against this folder."
     )

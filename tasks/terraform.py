@@ -34,6 +34,10 @@ from shipflow.settings import load_settings
 from tasks.common import emit, retry_if_transient
 
 
+# Read once at import: Prefect fixes a task's retry delay when the task is defined.
+RETRY_DELAY = load_settings().retry_delay_seconds
+
+
 @dataclass(frozen=True)
 class Stack:
     """A Terraform root module and the name shipflow knows it by (UI, events, locks)."""
@@ -100,7 +104,7 @@ class PlannedStack:
 @task(
     name="plan_stack",
     retries=2,
-    retry_delay_seconds=5,
+    retry_delay_seconds=RETRY_DELAY,
     retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
     persist_result=False,
@@ -182,7 +186,7 @@ def ensure_apply_limit(stack: Stack) -> str:
 @task(
     name="apply_plan",
     retries=3,
-    retry_delay_seconds=10,
+    retry_delay_seconds=RETRY_DELAY,
     retry_condition_fn=retry_if_transient,  # only a state lock not taken: nothing was changed
     cache_policy=NO_CACHE,
     persist_result=False,

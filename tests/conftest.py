@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.harness.stacks import S3Stack, make_s3_stack
 from tests.harness.services import (
     Service,
     free_port,
@@ -51,6 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "AWS_EC2_METADATA_DISABLED": "true",
             "TF_CLI_CONFIG_FILE": str(empty_tfrc),
             "CHECKPOINT_DISABLE": "1",
+            # Short waits so that lock and retry paths finish in seconds.
+            "SHIPFLOW_TERRAFORM_LOCK_TIMEOUT": "1s",
+            "SHIPFLOW_RETRY_DELAY_SECONDS": "0.5",
         }
     )
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -250,3 +254,9 @@ def haproxy(metrics_app: MetricsApp) -> Iterator[HAProxy]:
     )
     with running(service):
         yield HAProxy(frontend_port=frontend, runtime_port=runtime, service=service)
+
+
+@pytest.fixture
+def s3_stack(moto: Moto, tmp_path: Path) -> S3Stack:
+    """A fresh stack of 3 `terraform_data` resources with its state in its own S3 bucket."""
+    return make_s3_stack(tmp_path, moto.endpoint)

@@ -195,7 +195,8 @@ def parse_plan(show_json: Mapping[str, Any]) -> PlanSummary:
         _resource_change(rc, f"plan.resource_drift[{i}]")
         for i, rc in enumerate(_list(show_json, "resource_drift", "plan"))
     )
-    outputs = show_json.get("output_changes") or {}
+    outputs = show_json.get("output_changes")
+    outputs = {} if outputs is None else outputs
     if not isinstance(outputs, Mapping):
         raise ConfigError("plan.output_changes", "expected an object of outputs")
     output_changes = []
@@ -308,7 +309,9 @@ def _mapping(value: Any, field: str) -> Mapping[str, Any]:
 
 
 def _list(doc: Mapping[str, Any], key: str, field: str) -> list[Any]:
-    value = doc.get(key) or []
+    value = doc.get(key)
+    if value is None:
+        return []
     if not isinstance(value, list):
         raise ConfigError(f"{field}.{key}", f"expected a list, got {type(value).__name__}")
     return value

@@ -1,0 +1,140 @@
+"""Read what a person would see in the Prefect UI: states, logs, artifacts, events."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.objects import FlowRun
+from prefect.settings import PREFECT_API_URL
+
+
+def api(path: str) -> str:
+    return f"{PREFECT_API_URL.value()}{path}"
+
+
+@dataclass
+class BackgroundRun:
+    """A flow run started in a thread, so the test can act on it while it is paused."""
+
+    name: str
+    thread: threading.Thread
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    def flow_run(self, timeout: float = 60) -> FlowRun:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[self.name]))
+                )
+            if runs:
+                return runs[0]
+            time.sleep(0.2)
+        raise AssertionError(f"flow run {self.name} never appeared")
+
+    def wait_paused(self, timeout: float = 90) -> FlowRun:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.flow_run()
+            if run.state and run.state.is_paused():
+                return run
+            if not self.thread.is_alive():
+                raise AssertionError(f"flow ended without pausing: {self.outcome}")
+            time.sleep(0.2)
+        raise AssertionError(f"flow run {self.name} never paused")
+
+    def join(self, timeout: float = 180) -> Any:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "flow run did not finish"
+        return self.outcome["state"]
+
+
+def start_in_background(flow: Any, **parameters: Any) -> BackgroundRun:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    run = BackgroundRun(name=name, thread=threading.Thread(target=lambda: None))
+
+    def target() -> None:
+        try:
+            run.outcome["state"] = flow.with_options(flow_run_name=name)(
+                **parameters, return_state=True
+            )
+        except BaseException as exc:  # surfaced by join()
+            run.outcome["error"] = exc
+
+    run.thread = threading.Thread(target=target, daemon=True)
+    run.thread.start()
+    return run
+
+
+def resume_as_ui(flow_run_id: uuid.UUID, run_input: dict[str, Any]) -> httpx.Response:
+    """POST /flow_runs/{id}/resume with a JSON body, as the Prefect UI's form does.
+
+    A 503 is retried as the UI's user would: Prefect on SQLite answers it when a write meets
+    another one (``database is locked``), and Prefect's own client retries it the same way.
+    """
+    for _ in range(10):
+        response = httpx.post(
+            api(f"/flow_runs/{flow_run_id}/resume"), json={"run_input": run_input}, timeout=30
+        )
+        if response.status_code != 503:
+            return response
+        time.sleep(0.5)
+    return response
+
+
+def read_flow_run(flow_run_id: uuid.UUID) -> FlowRun:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def logs(flow_run_id: uuid.UUID, settle: float = 1.5) -> list[str]:
+    time.sleep(settle)  # logs are shipped in batches
+    with get_client(sync_client=True) as client:
+        entries = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return [e.message for e in entries]
+
+
+def artifacts(flow_run_id: uuid.UUID) -> list[dict[str, Any]]:
+    response = httpx.post(
+        api("/artifacts/filter"), json={"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}}
+    )
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()
+    return found
+
+
+def events(resource_id: str, *, prefix: str = "shipflow.", settle: float = 1.0) -> list[dict[str, Any]]:
+    time.sleep(settle)
+    response = httpx.post(
+        api("/events/filter"),
+        json={
+            "filter": {
+                "any_resource": {"id": [resource_id]},
+                "event": {"prefix": [prefix]},
+                "order": "ASC",
+            },
+            "limit": 50,
+        },
+    )
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()["events"]
+    return found
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
