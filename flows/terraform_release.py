@@ -9,10 +9,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger, pause_flow_run
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
-from prefect.states import Cancelled, Completed, State
+from prefect.states import Cancelled, Completed
 from pydantic import Field
 
 from shipflow.settings import load_settings

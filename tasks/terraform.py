@@ -33,7 +33,6 @@ from shipflow.errors import ConfigError, StalePlanError
 from shipflow.settings import load_settings
 from tasks.common import emit, retry_if_transient
 
-
 # Read once at import: Prefect fixes a task's retry delay when the task is defined.
 RETRY_DELAY = load_settings().retry_delay_seconds
 
@@ -86,7 +85,8 @@ def resolve_stack(stack: str, secret_vars: Mapping[str, str] | None = None) -> S
 
 def _secret(block_name: str) -> str:
     try:
-        value = Secret.load(block_name).get()
+        block: Secret[Any] = Secret.load(block_name, _sync=True)  # type: ignore[assignment,call-arg]
+        value = block.get()
     except ValueError as exc:
         raise ConfigError("secret_vars", f"no Secret block named {block_name!r}") from exc
     return str(value)

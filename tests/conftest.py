@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,19 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deployments import local
+from deployments.local import Service
 from tests.harness.stacks import S3Stack, make_s3_stack
-from tests.harness.services import (
-    Service,
-    free_port,
-    http_ready,
-    require_binary,
-    running,
-    tcp_ready,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="shipflow-tests-"))
-PREFECT_PORT = free_port()
+PREFECT_PORT = local.free_port()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,20 +63,8 @@ class PrefectServer:
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[PrefectServer]:
     """A real ``prefect server start`` on SQLite, for the whole session."""
-    prefect = require_binary("prefect")
-    service = Service(
-        name="prefect server",
-        argv=[prefect, "server", "start", "--host", "127.0.0.1", "--port", str(PREFECT_PORT),
-              "--no-ui", "--analytics-off"],
-        ready=http_ready(
-            f"http://127.0.0.1:{PREFECT_PORT}/api/health", lambda r: r.status_code == 200
-        ),
-        log_path=SESSION_DIR / "prefect-server.log",
-        env={"PREFECT_SERVER_DATABASE_CONNECTION_URL":
-             f"sqlite+aiosqlite:///{SESSION_DIR / 'prefect.db'}"},
-        timeout=90,
-    )
-    with running(service):
+    service = local.prefect_server(PREFECT_PORT, SESSION_DIR)
+    with local.running(service):
         yield PrefectServer(api_url=os.environ["PREFECT_API_URL"], service=service)
 
 
@@ -96,14 +77,8 @@ class Moto:
 @pytest.fixture(scope="session")
 def moto() -> Iterator[Moto]:
     """``moto_server`` serving S3 and DynamoDB on 127.0.0.1."""
-    port = free_port()
-    service = Service(
-        name="moto_server",
-        argv=[require_binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        ready=http_ready(f"http://127.0.0.1:{port}/moto-api/", lambda r: r.status_code == 200),
-        log_path=SESSION_DIR / "moto.log",
-    )
-    with running(service):
+    port = local.free_port()
+    with local.running(local.moto_server(port, SESSION_DIR)) as service:
         yield Moto(endpoint=f"http://127.0.0.1:{port}", service=service)
 
 
@@ -122,15 +97,15 @@ class MetricsApp:
 @pytest.fixture(scope="session")
 def metrics_app() -> Iterator[MetricsApp]:
     """The test app (stable + canary traffic, prometheus_client metrics)."""
-    port = free_port()
+    port = local.free_port()
     service = Service(
         name="metrics app",
         argv=[sys.executable, "-m", "tests.harness.metrics_app", str(port)],
-        ready=http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
+        ready=local.http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
         log_path=SESSION_DIR / "metrics-app.log",
         cwd=ROOT,
     )
-    with running(service):
+    with local.running(service):
         yield MetricsApp(url=f"http://127.0.0.1:{port}", port=port)
 
 
@@ -141,40 +116,13 @@ class Prometheus:
     service: Service
 
 
-def _start_prometheus(app_port: int) -> Service:
-    port = free_port()
-    config = SESSION_DIR / "prometheus.yml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            global:
-              scrape_interval: 1s
-              evaluation_interval: 1s
-            scrape_configs:
-              - job_name: app
-                static_configs:
-                  - targets: ["127.0.0.1:{app_port}"]
-            """
-        )
-    )
-    data = SESSION_DIR / "prometheus-data"
-    return Service(
-        name="prometheus",
-        argv=[require_binary("prometheus"), f"--config.file={config}",
-              f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
-              "--storage.tsdb.retention.time=1h"],
-        ready=http_ready(f"http://127.0.0.1:{port}/-/ready", lambda r: r.status_code == 200),
-        log_path=SESSION_DIR / "prometheus.log",
-    )
-
-
 @pytest.fixture(scope="session")
 def prometheus(metrics_app: MetricsApp) -> Iterator[Prometheus]:
     """Debian's Prometheus, scraping the test app every second (targets fixed at start)."""
-    service = _start_prometheus(metrics_app.port)
-    with running(service):
-        url = service.argv[3].split("=", 1)[1]
-        yield Prometheus(url=f"http://{url}", scrape_interval=1.0, service=service)
+    port = local.free_port()
+    service = local.prometheus(port, SESSION_DIR, [f"127.0.0.1:{metrics_app.port}"])
+    with local.running(service):
+        yield Prometheus(url=f"http://127.0.0.1:{port}", scrape_interval=1.0, service=service)
 
 
 @dataclass(frozen=True)
@@ -186,31 +134,8 @@ class Registry:
 @pytest.fixture(scope="session")
 def registry() -> Iterator[Registry]:
     """Debian's docker-registry (distribution v2) with filesystem storage."""
-    port = free_port()
-    config = SESSION_DIR / "registry.yml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            version: 0.1
-            log:
-              level: warn
-            storage:
-              filesystem:
-                rootdirectory: {SESSION_DIR / 'registry-data'}
-              delete:
-                enabled: true
-            http:
-              addr: 127.0.0.1:{port}
-            """
-        )
-    )
-    service = Service(
-        name="docker-registry",
-        argv=[require_binary("docker-registry"), "serve", str(config)],
-        ready=http_ready(f"http://127.0.0.1:{port}/v2/", lambda r: r.status_code == 200),
-        log_path=SESSION_DIR / "registry.log",
-    )
-    with running(service):
+    port = local.free_port()
+    with local.running(local.registry(port, SESSION_DIR)) as service:
         yield Registry(host=f"127.0.0.1:{port}", service=service)
 
 
@@ -224,35 +149,10 @@ class HAProxy:
 @pytest.fixture(scope="session")
 def haproxy(metrics_app: MetricsApp) -> Iterator[HAProxy]:
     """Debian's HAProxy with a runtime API (admin level) on 127.0.0.1."""
-    frontend, runtime = free_port(), free_port()
-    config = SESSION_DIR / "haproxy.cfg"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            global
-              stats socket ipv4@127.0.0.1:{runtime} level admin
-            defaults
-              mode http
-              timeout connect 1s
-              timeout client 5s
-              timeout server 5s
-            frontend web
-              bind 127.0.0.1:{frontend}
-              default_backend app
-            backend app
-              balance roundrobin
-              server stable 127.0.0.1:{metrics_app.port} weight 100
-              server canary 127.0.0.1:{metrics_app.port} weight 0
-            """
-        )
-    )
-    service = Service(
-        name="haproxy",
-        argv=[require_binary("haproxy"), "-db", "-f", str(config)],
-        ready=tcp_ready(runtime),
-        log_path=SESSION_DIR / "haproxy.log",
-    )
-    with running(service):
+    frontend, runtime = local.free_port(), local.free_port()
+    address = f"127.0.0.1:{metrics_app.port}"
+    service = local.haproxy(frontend, runtime, SESSION_DIR, {"stable": address, "canary": address})
+    with local.running(service):
         yield HAProxy(frontend_port=frontend, runtime_port=runtime, service=service)
 
 

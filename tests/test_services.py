@@ -34,8 +34,11 @@ def test_a_blob_round_trips_through_the_registry(registry: Registry) -> None:
     location = start.headers["Location"]
     url = location if location.startswith("http") else f"http://{registry.host}{location}"
     # The upload URL carries its own state in the query string: add the digest to it.
-    put = httpx.put(httpx.URL(url).copy_merge_params({"digest": digest}), content=blob,
-                    headers={"Content-Type": "application/octet-stream"})
+    put = httpx.put(
+        httpx.URL(url).copy_merge_params({"digest": digest}),
+        content=blob,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert put.status_code == 201
     assert httpx.get(f"{base}/blobs/{digest}").content == blob
 

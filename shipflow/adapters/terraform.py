@@ -73,7 +73,14 @@ def build_plan_args(
 
 def build_apply_args(plan_file: Path | str, *, lock_timeout: str = "30s") -> list[str]:
     """``terraform apply PLANFILE``: a saved plan applies without a prompt and takes no vars."""
-    return ["apply", "-input=false", "-no-color", "-json", f"-lock-timeout={lock_timeout}", str(plan_file)]
+    return [
+        "apply",
+        "-input=false",
+        "-no-color",
+        "-json",
+        f"-lock-timeout={lock_timeout}",
+        str(plan_file),
+    ]
 
 
 def build_show_args(plan_file: Path | str) -> list[str]:
@@ -270,9 +277,7 @@ class Terraform:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=30)
             raise
-        done = Completed(
-            tuple(args), proc.returncode, stdout, stderr, time.monotonic() - started
-        )
+        done = Completed(tuple(args), proc.returncode, stdout, stderr, time.monotonic() - started)
         if done.returncode not in set(ok):
             raise self._error(done)
         return done
@@ -344,7 +349,9 @@ class Terraform:
         if not out:
             return None
         state = _json(out, "state pull")
-        return StateVersion(serial=int(state.get("serial", 0)), lineage=str(state.get("lineage", "")))
+        return StateVersion(
+            serial=int(state.get("serial", 0)), lineage=str(state.get("lineage", ""))
+        )
 
 
 def _json(text: str, command: str) -> dict[str, Any]:

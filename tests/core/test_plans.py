@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shipflow.core.plans import Action, Risk, changed_paths, parse_plan
+from shipflow.core.plans import Risk, changed_paths, parse_plan
 from shipflow.errors import ConfigError
 
 DATA = Path(__file__).parent / "data"
@@ -74,8 +74,10 @@ def test_unchanged_plan_has_no_changes() -> None:
             "plan.resource_changes[0].change.actions",
         ),
         (
-            {"format_version": "1.2",
-             "resource_changes": [{"address": "a.b", "change": {"actions": ["explode"]}}]},
+            {
+                "format_version": "1.2",
+                "resource_changes": [{"address": "a.b", "change": {"actions": ["explode"]}}],
+            },
             "plan.resource_changes[0].change.actions",
         ),
         (
@@ -104,4 +106,3 @@ def test_malformed_plans_name_the_bad_field(doc: Any, field: str) -> None:
 )
 def test_changed_paths(before: Any, after: Any, paths: list[str]) -> None:
     assert changed_paths(before, after) == paths
-

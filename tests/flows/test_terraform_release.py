@@ -41,13 +41,19 @@ def test_approved_plan_is_applied_and_state_in_s3_holds_the_new_serial(s3_stack:
     assert len(s3_stack.state()["resources"][0]["instances"]) == 3
 
     keys = {a["key"] for a in artifacts(paused.id)}
-    assert {f"plan-{s3_stack.name}", f"plan-resources-{s3_stack.name}",
-            f"outputs-{s3_stack.name}"} <= keys
+    assert {
+        f"plan-{s3_stack.name}",
+        f"plan-resources-{s3_stack.name}",
+        f"outputs-{s3_stack.name}",
+    } <= keys
     plan_md = next(a for a in artifacts(paused.id) if a["key"] == f"plan-{s3_stack.name}")
     assert "3 to add" in plan_md["data"]
     names = [e["event"] for e in events(resource_id(s3_stack))]
-    assert names == ["shipflow.terraform.planned", "shipflow.terraform.approved",
-                     "shipflow.terraform.applied"]
+    assert names == [
+        "shipflow.terraform.planned",
+        "shipflow.terraform.approved",
+        "shipflow.terraform.applied",
+    ]
 
 
 def test_rejection_applies_nothing_and_cancels_with_the_comment(s3_stack: S3Stack) -> None:
@@ -75,7 +81,10 @@ def test_invalid_form_input_is_refused_and_the_run_stays_paused(s3_stack: S3Stac
     assert refused.json()["status"] == "REJECT", refused.text
     assert "approve" in refused.json()["details"]["reason"]
     assert read_flow_run(paused.id).state.is_paused()
-    assert resume_as_ui(paused.id, {"approve": False, "approver": "carol"}).json()["status"] == "ACCEPT"
+    assert (
+        resume_as_ui(paused.id, {"approve": False, "approver": "carol"}).json()["status"]
+        == "ACCEPT"
+    )
     assert run.join().is_cancelled()
     assert s3_stack.serial() is None
 
@@ -140,7 +149,9 @@ def test_secrets_never_reach_logs_artifacts_events_or_state_messages(
         'output "db" {\n  value = terraform_data.db.output\n  sensitive = true\n}\n'
     )
     run = start_in_background(
-        terraform_release, stack=str(s3_stack.path), approval_timeout=120,
+        terraform_release,
+        stack=str(s3_stack.path),
+        approval_timeout=120,
         secret_vars={"api_token": "tf-api-token"},
     )
     paused = run.wait_paused()
@@ -148,7 +159,8 @@ def test_secrets_never_reach_logs_artifacts_events_or_state_messages(
     state = run.join()
     assert state.is_completed(), state.message
     raw_state = json.dumps(s3_stack.state())
-    assert env_secret in raw_state and block_secret in raw_state  # they really were used
+    assert env_secret in raw_state  # both secrets really were used
+    assert block_secret in raw_state
     seen = json.dumps(
         {
             "logs": logs(paused.id),

@@ -43,7 +43,7 @@ _errors_owed: dict[str, int] = {}
 
 
 def _play(tick: float = 0.05) -> None:
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - simulated traffic, not security
     carry: dict[str, float] = {}
     while True:
         with _lock:
@@ -82,7 +82,9 @@ class Handler(BaseHTTPRequestHandler):
         version = body.pop("version")
         with _lock:
             if "inject_errors" in body:
-                _errors_owed[version] = _errors_owed.get(version, 0) + int(body.pop("inject_errors"))
+                _errors_owed[version] = _errors_owed.get(version, 0) + int(
+                    body.pop("inject_errors")
+                )
             _settings.setdefault(version, {"rps": 0.0, "error_rate": 0.0, "latency_ms": 10.0})
             _settings[version].update({k: float(v) for k, v in body.items()})
             reply = json.dumps(_settings).encode()

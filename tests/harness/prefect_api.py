@@ -11,7 +11,12 @@ from typing import Any
 
 import httpx
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterName,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_URL
 
@@ -113,7 +118,9 @@ def artifacts(flow_run_id: uuid.UUID) -> list[dict[str, Any]]:
     return found
 
 
-def events(resource_id: str, *, prefix: str = "shipflow.", settle: float = 1.0) -> list[dict[str, Any]]:
+def events(
+    resource_id: str, *, prefix: str = "shipflow.", settle: float = 1.0
+) -> list[dict[str, Any]]:
     time.sleep(settle)
     response = httpx.post(
         api("/events/filter"),

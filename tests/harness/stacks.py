@@ -71,9 +71,7 @@ class S3Stack:
         )
 
 
-def make_s3_stack(
-    root: Path, endpoint: str, *, count: int = 3, dynamodb: bool = False
-) -> S3Stack:
+def make_s3_stack(root: Path, endpoint: str, *, count: int = 3, dynamodb: bool = False) -> S3Stack:
     """A new stack folder under ``root`` with its own bucket (and lock table if asked)."""
     suffix = uuid.uuid4().hex[:10]
     path = root / f"stack-{suffix}"
@@ -90,7 +88,8 @@ def make_s3_stack(
             BillingMode="PAY_PER_REQUEST",
         )
     locking = (
-        f'dynamodb_table = "{table}"\n    endpoints = {{ s3 = "{endpoint}", dynamodb = "{endpoint}" }}'
+        f'dynamodb_table = "{table}"\n'
+        f'    endpoints = {{ s3 = "{endpoint}", dynamodb = "{endpoint}" }}'
         if table
         else f'use_lockfile = true\n    endpoints = {{ s3 = "{endpoint}" }}'
     )
@@ -113,7 +112,8 @@ def make_s3_stack(
             """
         ).replace("{locking}", locking)
     )
-    stack = S3Stack(path=path, bucket=bucket, key="app/terraform.tfstate", endpoint=endpoint,
-                    lock_table=table)
+    stack = S3Stack(
+        path=path, bucket=bucket, key="app/terraform.tfstate", endpoint=endpoint, lock_table=table
+    )
     stack.write_resources(count)
     return stack

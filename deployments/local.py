@@ -1,0 +1,267 @@
+"""Local services (Prefect server, moto, Prometheus, registry, HAProxy) started as processes
+on 127.0.0.1 and free ports, and stopped by PID. Used by ``shipflow demo`` and the test suite.
+
+Nothing here installs anything: a missing binary fails with the apt package that provides it
+(``.ci/run`` and ``scripts/bootstrap`` install them on a fresh machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+APT_PACKAGES = {
+    "prometheus": "prometheus",
+    "docker-registry": "docker-registry",
+    "haproxy": "haproxy",
+    "buildah": "buildah",
+    "skopeo": "skopeo",
+    "busybox": "busybox-static",
+}
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be started."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require_binary(name: str) -> str:
+    """The path of ``name``; if missing, an error naming the package that provides it."""
+    path = shutil.which(name) or (
+        str(Path(sys.executable).with_name(name))
+        if Path(sys.executable).with_name(name).exists()
+        else None
+    )
+    if path is None:
+        package = APT_PACKAGES.get(name)
+        hint = (
+            f"apt-get install -y --no-install-recommends {package}"
+            if package
+            else "pip install -e '.[dev]'"
+        )
+        raise ServiceError(f"{name} is not installed: {hint} (or run bash scripts/bootstrap)")
+    return path
+
+
+def http_ready(
+    url: str, expect: Callable[[httpx.Response], bool] | None = None
+) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            response = httpx.get(url, timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return expect(response) if expect else response.status_code < 500
+
+    return check
+
+
+def tcp_ready(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+        return False
+
+    return check
+
+
+@dataclass
+class Service:
+    """One process the tests own."""
+
+    name: str
+    argv: Sequence[str]
+    ready: Callable[[], bool]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    timeout: float = 60.0
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            list(self.argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+            cwd=self.cwd,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServiceError(
+                    f"{self.name} exited with {self.proc.returncode} during start-up; "
+                    f"its log ({self.log_path}) ends with:\n{self.log_tail()}"
+                )
+            if self.ready():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise ServiceError(
+            f"{self.name} was not ready after {self.timeout:.0f}s; log tail:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash, not a shutdown."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@contextlib.contextmanager
+def running(service: Service) -> Iterator[Service]:
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+# --- the services, as the demo and the tests start them ----------------------------------
+
+
+def prefect_server(port: int, workdir: Path) -> Service:
+    """``prefect server start`` on SQLite in ``workdir``, API only (no UI assets needed)."""
+    database = f"sqlite+aiosqlite:///{workdir / 'prefect.db'}"
+    return Service(
+        name="prefect server",
+        argv=[
+            require_binary("prefect"),
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ui",
+            "--analytics-off",
+        ],
+        ready=http_ready(f"http://127.0.0.1:{port}/api/health", lambda r: r.status_code == 200),
+        log_path=workdir / "prefect-server.log",
+        env={
+            "PREFECT_HOME": str(workdir / "prefect-home"),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
+        },
+        timeout=90,
+    )
+
+
+def moto_server(port: int, workdir: Path) -> Service:
+    """``moto_server`` serving S3 and DynamoDB."""
+    return Service(
+        name="moto_server",
+        argv=[require_binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        ready=http_ready(f"http://127.0.0.1:{port}/moto-api/", lambda r: r.status_code == 200),
+        log_path=workdir / "moto.log",
+    )
+
+
+def prometheus(
+    port: int, workdir: Path, targets: list[str], scrape_interval: str = "1s"
+) -> Service:
+    """Debian's Prometheus scraping fixed ``targets`` (it applies new targets only after ~5s)."""
+    config = workdir / "prometheus.yml"
+    config.write_text(
+        "global:\n"
+        f"  scrape_interval: {scrape_interval}\n"
+        f"  evaluation_interval: {scrape_interval}\n"
+        "scrape_configs:\n"
+        "  - job_name: app\n"
+        "    static_configs:\n"
+        f"      - targets: {targets!r}\n".replace("'", '"')
+    )
+    return Service(
+        name="prometheus",
+        argv=[
+            require_binary("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1h",
+        ],
+        ready=http_ready(f"http://127.0.0.1:{port}/-/ready", lambda r: r.status_code == 200),
+        log_path=workdir / "prometheus.log",
+    )
+
+
+def registry(port: int, workdir: Path) -> Service:
+    """Debian's docker-registry (distribution v2), filesystem storage, no auth."""
+    config = workdir / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {workdir / 'registry-data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    return Service(
+        name="docker-registry",
+        argv=[require_binary("docker-registry"), "serve", str(config)],
+        ready=http_ready(f"http://127.0.0.1:{port}/v2/", lambda r: r.status_code == 200),
+        log_path=workdir / "registry.log",
+    )
+
+
+def haproxy(frontend: int, runtime: int, workdir: Path, servers: dict[str, str]) -> Service:
+    """HAProxy with one HTTP frontend, one backend ``app`` and an admin runtime API.
+
+    ``servers`` maps a server name to ``host:port``; the first starts with weight 100, the
+    others with 0 (the runtime API changes them).
+    """
+    lines = [
+        "global",
+        f"  stats socket ipv4@127.0.0.1:{runtime} level admin",
+        "defaults",
+        "  mode http",
+        "  timeout connect 1s",
+        "  timeout client 5s",
+        "  timeout server 5s",
+        "frontend web",
+        f"  bind 127.0.0.1:{frontend}",
+        "  default_backend app",
+        "backend app",
+        "  balance roundrobin",
+    ]
+    for i, (name, address) in enumerate(servers.items()):
+        lines.append(f"  server {name} {address} weight {100 if i == 0 else 0}")
+    config = workdir / "haproxy.cfg"
+    config.write_text("\n".join(lines) + "\n")
+    return Service(
+        name="haproxy",
+        argv=[require_binary("haproxy"), "-db", "-f", str(config)],
+        ready=tcp_ready(runtime),
+        log_path=workdir / "haproxy.log",
+    )

@@ -1,0 +1,184 @@
+"""The ``shipflow`` command: parse, call, print (rich) or ``--json``.
+
+This is the top layer: it may start flows (``shipflow demo``, ``shipflow terraform release``),
+so it imports from ``deployments`` and ``flows``; nothing imports it. Heavy imports (Prefect)
+happen inside the commands that need them, so ``shipflow --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shipflow import __version__
+from shipflow.errors import ShipflowError
+
+app = typer.Typer(
+    name="shipflow",
+    help=(
+        "Release engineering as Prefect flows: Terraform plan → approval in the Prefect UI → "
+        "apply of exactly that plan; canary promotion with Prometheus analysis; drift; images.\n\n"
+        "Start with `shipflow doctor` (what shipflow will use on this machine) and "
+        "`shipflow demo` (a whole release on local services)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+terraform_app = typer.Typer(help="Terraform flows: plan, approve in the Prefect UI, apply.")
+app.add_typer(terraform_app, name="terraform")
+
+console = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say more about each step.")]
+
+
+def _emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def version() -> None:
+    """Print shipflow's version."""
+    console.print(__version__)
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Report which Terraform, Prefect API and local tools shipflow would use here."""
+    from shipflow.adapters.terraform import Terraform, find_terraform
+    from shipflow.settings import load_settings
+
+    settings = load_settings()
+    report: dict[str, Any] = {"shipflow": __version__}
+    try:
+        binary = find_terraform(settings.terraform_bin)
+        tf = Terraform(workdir=settings.stacks_root, binary=binary, timeout=60)
+        report["terraform"] = {
+            "path": binary.path,
+            "origin": binary.origin,
+            "version": tf.version(),
+        }
+    except ShipflowError as exc:
+        report["terraform"] = {"error": str(exc)}
+    import prefect
+    from prefect.settings import PREFECT_API_URL
+
+    report["prefect"] = {"version": prefect.__version__, "api_url": PREFECT_API_URL.value()}
+    tools = ["prometheus", "docker-registry", "buildah", "skopeo", "haproxy", "moto_server"]
+    report["tools"] = {name: shutil.which(name) for name in tools}
+    if as_json:
+        _emit_json(report)
+        return
+    table = Table(title="shipflow doctor", show_header=True)
+    table.add_column("part")
+    table.add_column("what shipflow uses")
+    tf_info = report["terraform"]
+    table.add_row(
+        "terraform",
+        tf_info.get("error")
+        or f"{tf_info['version']} at {tf_info['path']} (from {tf_info['origin']})",
+    )
+    table.add_row(
+        "prefect", f"{prefect.__version__}, API {report['prefect']['api_url'] or '(ephemeral)'}"
+    )
+    for name, path in report["tools"].items():
+        table.add_row(name, path or "[yellow]not installed[/] (see README: scripts/bootstrap)")
+    console.print(table)
+
+
+@terraform_app.command("release")
+def terraform_release_cmd(
+    stack: Annotated[
+        str, typer.Argument(help="Root module directory (or relative to SHIPFLOW_STACKS_ROOT).")
+    ],
+    var_file: Annotated[
+        list[str] | None,
+        typer.Option("--var-file", help="A .tfvars file in the stack; repeatable."),
+    ] = None,
+    approval_timeout: Annotated[
+        int, typer.Option(help="Seconds to wait for approval in the UI.")
+    ] = 3600,
+    auto_approve: Annotated[bool, typer.Option(help="Apply without the approval pause.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run terraform_release: plan, pause for approval in the Prefect UI, apply that plan.
+
+    The run pauses with an approval form in the Prefect UI (approve, approver, comment);
+    nothing is applied unless it is approved, and a plan whose state moved is refused.
+    """
+    from flows.terraform_release import terraform_release
+
+    state = terraform_release(
+        stack=stack,
+        var_files=var_file or [],
+        approval_timeout=approval_timeout,
+        auto_approve=auto_approve,
+        return_state=True,
+    )
+    outcome = {"state": state.type.value, "message": state.message}
+    if as_json:
+        _emit_json(outcome)
+    else:
+        console.print(f"[bold]{state.type.value}[/]: {state.message}")
+    if not state.is_completed():
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    keep: Annotated[
+        bool, typer.Option(help="Leave the local services running afterwards.")
+    ] = False,
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run a whole release on local services: Prefect server, S3 state on moto, Terraform.
+
+    Starts what it needs on 127.0.0.1, plans an example stack, approves the paused run
+    through the Prefect API as a reviewer would in the UI, applies it and reports.
+    """
+    from deployments.demo import run_demo
+
+    def say(line: str) -> None:
+        if not as_json:
+            err.print(f"[dim]·[/] {line}")
+
+    try:
+        result = run_demo(say, keep=keep)
+    except ShipflowError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        _emit_json(asdict(result))
+    else:
+        style = "green" if result.ok() else "red"
+        console.print(f"[bold {style}]{result.state}[/]: {result.message}")
+        console.print(f"state serial in S3: {result.state_serial}")
+        console.print(f"artifacts: {', '.join(result.artifacts)}")
+        if verbose or keep:
+            ui = result.api_url.removesuffix("/api")
+            console.print(f"flow run: {ui}/runs/flow-run/{result.flow_run_id}")
+            console.print(f"work dir: {result.workdir}")
+    if not result.ok():
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
