@@ -41,6 +41,7 @@ def secret_values(env: Mapping[str, str]) -> frozenset[str]:
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every occurrence of every secret replaced by ``***``, longest first."""
-    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
+    known = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+    for secret in sorted(known, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
