@@ -46,7 +46,7 @@ class CanaryPolicy(BaseModel):
     """How a canary climbs and when it is rolled back (a flow parameter: a form in the UI).
 
     The default is the ladder DevOps teams use: 5 % (hold 10 min) → 25 % (10 min) → 50 %
-    (15 min) → 100 %, rolled back when the canary's error rate exceeds 2 × the stable baseline
+    (15 min) → 100 %, rolled back when the canary's error rate exceeds 2 x the stable baseline
     (and an absolute floor) with statistical evidence, or its P99 latency exceeds 500 ms.
     """
 
@@ -56,7 +56,7 @@ class CanaryPolicy(BaseModel):
     check_interval_seconds: float = Field(default=30, gt=0)
     window_seconds: float = Field(default=60, gt=0, description="PromQL range of each check.")
     max_error_ratio: float = Field(
-        default=2.0, ge=1.0, description="Canary error rate may be at most this × baseline."
+        default=2.0, ge=1.0, description="Canary error rate may be at most this x baseline."
     )
     error_rate_floor: float = Field(
         default=0.01,
@@ -207,7 +207,7 @@ def measure(
     - INCONCLUSIVE when the canary served fewer than ``min_requests`` (no data is no pass),
       or has no latency data.
     - FAILED when its P99 exceeds ``max_p99_seconds``.
-    - FAILED when its error rate exceeds both ``max_error_ratio`` × the baseline's rate and
+    - FAILED when its error rate exceeds both ``max_error_ratio`` x the baseline's rate and
       ``error_rate_floor``, *and* a one-sided two-proportion z-test says the excess is real at
       ``confidence``. Above the threshold without that evidence: INCONCLUSIVE.
     - SUCCESSFUL otherwise.
@@ -243,7 +243,7 @@ def measure(
         if p_value <= 1 - policy.confidence:
             return result(
                 Phase.FAILED,
-                f"{numbers} > threshold {threshold:.2%} (max({policy.max_error_ratio:g} × "
+                f"{numbers} > threshold {threshold:.2%} (max({policy.max_error_ratio:g} x "
                 f"baseline, floor {policy.error_rate_floor:.2%})), p={p_value:.2g}",
             )
         return result(

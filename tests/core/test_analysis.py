@@ -114,7 +114,7 @@ def ms(*phases: Phase) -> list[Measurement]:
     ]
 
 
-S, F, I, E = Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE, Phase.ERROR
+S, F, N, E = Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE, Phase.ERROR  # N: no verdict
 
 
 @pytest.mark.parametrize(
@@ -124,14 +124,14 @@ S, F, I, E = Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE, Phase.ERROR
         ((), True, Decision.CONTINUE),  # a hold with no data does not pass
         ((S,), False, Decision.CONTINUE),
         ((S, S), True, Decision.PASSED),
-        ((S, I), True, Decision.CONTINUE),
+        ((S, N), True, Decision.CONTINUE),
         ((S, F), False, Decision.FAILED),
         ((E, E, E), False, Decision.CONTINUE),
         ((E, E, E, E), False, Decision.FAILED),
         ((E, S, E, E, E), False, Decision.CONTINUE),
-        ((I, I), True, Decision.CONTINUE),
-        ((I, I, I), False, Decision.INCONCLUSIVE),
-        ((I, S, I, I), True, Decision.CONTINUE),
+        ((N, N), True, Decision.CONTINUE),
+        ((N, N, N), False, Decision.INCONCLUSIVE),
+        ((N, S, N, N), True, Decision.CONTINUE),
     ],
 )
 def test_assess_step(phases: tuple[Phase, ...], elapsed: bool, decision: Decision) -> None:
