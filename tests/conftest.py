@@ -7,6 +7,7 @@ the ``prefect_server`` fixture the first time a test needs it.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -19,6 +20,8 @@ import pytest
 
 from deployments import local
 from deployments.local import Service
+from tests.harness.fake_kube import FakeKube
+from tests.harness.kube_objects import KubeApp, create_app
 from tests.harness.stacks import S3Stack, make_s3_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,3 +163,24 @@ def haproxy(metrics_app: MetricsApp) -> Iterator[HAProxy]:
 def s3_stack(moto: Moto, tmp_path: Path) -> S3Stack:
     """A fresh stack of 3 `terraform_data` resources with its state in its own S3 bucket."""
     return make_s3_stack(tmp_path, moto.endpoint)
+
+
+@pytest.fixture(scope="session")
+def fake_kube() -> Iterator[FakeKube]:
+    """The fake Kubernetes API server (real HTTP), with a kubeconfig pointing at it."""
+    fake = FakeKube(rollout_delay=0.3).start()
+    kubeconfig = SESSION_DIR / "kubeconfig"
+    kubeconfig.write_text(json.dumps(fake.kubeconfig()))
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def kube_app(fake_kube: FakeKube) -> KubeApp:
+    """A fresh namespace holding the app `web`: stable Deployment, Services, route objects."""
+    from kubernetes import config as k8s_config
+
+    return create_app(k8s_config.new_client_from_config(config_file=os.environ["KUBECONFIG"]))
