@@ -6,9 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prefect import Task
-from prefect.client.schemas.objects import TaskRun
+from prefect.client.schemas.objects import State, TaskRun
 from prefect.events import emit_event as _emit_event
-from prefect.states import State
 
 from shipflow.core.secrets import redact
 from shipflow.errors import is_transient

@@ -69,13 +69,20 @@ def api_client(target: ClusterTarget) -> k8s.ApiClient:
     """An API client for the target cluster (kubeconfig, or in-cluster service account)."""
     try:
         if target.in_cluster:
-            k8s_config.load_incluster_config()
+            k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
             return k8s.ApiClient()
-        return k8s_config.new_client_from_config(
+        api: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=target.kubeconfig, context=target.context
         )
+        return api
     except (k8s_config.ConfigException, OSError) as exc:
         raise ConfigError("cluster", f"cannot load Kubernetes configuration: {exc}") from exc
+
+
+def to_dict(api: k8s.ApiClient, obj: object) -> dict[str, Any]:
+    """A client model as the API's JSON (camelCase keys, no None values)."""
+    value: dict[str, Any] = api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+    return value
 
 
 @contextmanager
@@ -113,7 +120,7 @@ class Deployments:
     def get(self, name: str) -> dict[str, Any]:
         with _api_errors("Deployment", name):
             obj = self.apps.read_namespaced_deployment(name, self.namespace)
-        return dict(self.api.sanitize_for_serialization(obj))
+        return to_dict(self.api, obj)
 
     def exists(self, name: str) -> bool:
         try:
@@ -170,7 +177,7 @@ class Deployments:
                 )
         else:
             with _api_errors("Deployment", canary):
-                self.apps.create_namespaced_deployment(self.namespace, body)
+                self.apps.create_namespaced_deployment(self.namespace, body)  # type: ignore[arg-type]
         return self.get(canary)
 
     def image_of(self, name: str, container: str | None = None) -> str:
@@ -238,7 +245,7 @@ class Deployments:
 def rollout_complete(obj: dict[str, Any]) -> bool:
     spec, status, meta = obj.get("spec", {}), obj.get("status", {}), obj.get("metadata", {})
     desired = spec.get("replicas", 1)
-    return (
+    return bool(
         status.get("observedGeneration", 0) >= meta.get("generation", 0)
         and status.get("updatedReplicas", 0) == desired
         and status.get("availableReplicas", 0) == desired
@@ -301,9 +308,11 @@ class _CustomObjectRouter:
 
     def _get(self) -> dict[str, Any]:
         with _api_errors(self.kind, self.name):
-            obj: dict[str, Any] = self.objects.get_namespaced_custom_object(
+            obj = self.objects.get_namespaced_custom_object(
                 self.group, self.version, self.namespace, self.plural, self.name
             )
+        if not isinstance(obj, dict):
+            raise KubernetesError(self.kind, self.name, "malformed", "response is not an object")
         return obj
 
     def _json_patch(self, ops: list[dict[str, Any]]) -> None:
@@ -437,14 +446,12 @@ class NginxRouter:
         try:
             with _api_errors("Ingress", self.canary_ingress):
                 obj = self.net.read_namespaced_ingress(self.canary_ingress, self.namespace)
-            return dict(self.api.sanitize_for_serialization(obj))
+            return to_dict(self.api, obj)
         except KubernetesError as exc:
             if exc.status != 404:
                 raise
         with _api_errors("Ingress", self.name):
-            stable = self.api.sanitize_for_serialization(
-                self.net.read_namespaced_ingress(self.name, self.namespace)
-            )
+            stable = to_dict(self.api, self.net.read_namespaced_ingress(self.name, self.namespace))
         spec = copy.deepcopy(stable["spec"])
         for rule in spec.get("rules") or []:
             for path in (rule.get("http") or {}).get("paths") or []:
@@ -466,8 +473,8 @@ class NginxRouter:
             "spec": spec,
         }
         with _api_errors("Ingress", self.canary_ingress):
-            created = self.net.create_namespaced_ingress(self.namespace, body)
-        return dict(self.api.sanitize_for_serialization(created))
+            created = self.net.create_namespaced_ingress(self.namespace, body)  # type: ignore[arg-type]
+        return to_dict(self.api, created)
 
     def set_canary_weight(self, weight: int) -> int:
         _check_weight(weight)
@@ -487,7 +494,7 @@ class NginxRouter:
             if exc.status == 404:
                 return 0
             raise
-        annotations = obj.metadata.annotations or {}
+        annotations = to_dict(self.api, obj).get("metadata", {}).get("annotations") or {}
         return int(annotations.get(NGINX_WEIGHT, "0"))
 
     def describe(self) -> str:

@@ -56,8 +56,10 @@ def test_a_failed_rollout_is_reported_with_kubernetes_reason(
 ) -> None:
     deployments = Deployments(kube_app.api, kube_app.namespace)
     deployments.ensure_canary(APP, f"{APP}-canary", "registry.local/web:broken")
-    httpx.post(f"{fake_kube.url}/fake/fail-rollout",
-               json={"namespace": kube_app.namespace, "name": f"{APP}-canary"})
+    httpx.post(
+        f"{fake_kube.url}/fake/fail-rollout",
+        json={"namespace": kube_app.namespace, "name": f"{APP}-canary"},
+    )
     with pytest.raises(KubernetesError, match="timed out progressing") as err:
         deployments.wait_ready(f"{APP}-canary", timeout=10)
     assert err.value.status == "ProgressDeadlineExceeded"
@@ -88,7 +90,8 @@ def test_unreachable_api_is_transient() -> None:
 
 def _route(kube_app: KubeApp) -> dict:
     return k8s.CustomObjectsApi(kube_app.api).get_namespaced_custom_object(
-        "gateway.networking.k8s.io", "v1", kube_app.namespace, "httproutes", APP)
+        "gateway.networking.k8s.io", "v1", kube_app.namespace, "httproutes", APP
+    )
 
 
 def test_gateway_router_sets_backend_weights_with_a_json_patch(
@@ -104,8 +107,11 @@ def test_gateway_router_sets_backend_weights_with_a_json_patch(
     ]
     router.set_canary_weight(50)
     assert router.canary_weight() == 50
-    patches = [r for r in httpx.get(f"{fake_kube.url}/fake/requests").json()
-               if r["method"] == "PATCH" and "httproutes" in r["path"]]
+    patches = [
+        r
+        for r in httpx.get(f"{fake_kube.url}/fake/requests").json()
+        if r["method"] == "PATCH" and "httproutes" in r["path"]
+    ]
     assert patches
     assert {p["content_type"] for p in patches} == {"application/json-patch+json"}
 
@@ -114,10 +120,13 @@ def test_istio_router_sets_virtualservice_weights(kube_app: KubeApp) -> None:
     router = IstioRouter(kube_app.api, kube_app.namespace, APP, f"{APP}-stable", f"{APP}-canary")
     router.set_canary_weight(5)
     vs = k8s.CustomObjectsApi(kube_app.api).get_namespaced_custom_object(
-        "networking.istio.io", "v1", kube_app.namespace, "virtualservices", APP)
+        "networking.istio.io", "v1", kube_app.namespace, "virtualservices", APP
+    )
     routes = vs["spec"]["http"][0]["route"]
     assert [(r["destination"]["host"], r["weight"]) for r in routes] == [
-        (f"{APP}-stable", 95), (f"{APP}-canary", 5)]
+        (f"{APP}-stable", 95),
+        (f"{APP}-canary", 5),
+    ]
     assert router.canary_weight() == 5
 
 
@@ -126,7 +135,8 @@ def test_nginx_router_creates_a_canary_ingress_and_weights_it(kube_app: KubeApp)
     assert router.canary_weight() == 0
     router.set_canary_weight(25)
     canary = k8s.NetworkingV1Api(kube_app.api).read_namespaced_ingress(
-        f"{APP}-canary", kube_app.namespace)
+        f"{APP}-canary", kube_app.namespace
+    )
     assert canary.metadata.annotations["nginx.ingress.kubernetes.io/canary"] == "true"
     assert canary.metadata.annotations["nginx.ingress.kubernetes.io/canary-weight"] == "25"
     backend = canary.spec.rules[0].http.paths[0].backend.service.name
@@ -162,15 +172,30 @@ def test_kubectl_talks_to_the_same_fake(kube_app: KubeApp) -> None:
     env = {**os.environ}
     out = subprocess.run(
         ["kubectl", "get", "deployments", "-n", kube_app.namespace, "-o", "json"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     names = [d["metadata"]["name"] for d in json.loads(out.stdout)["items"]]
     assert names == [APP]
     patched = subprocess.run(
-        ["kubectl", "patch", "deployment", APP, "-n", kube_app.namespace, "--type=strategic",
-         "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"x:9"}]}}}}'],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            "kubectl",
+            "patch",
+            "deployment",
+            APP,
+            "-n",
+            kube_app.namespace,
+            "--type=strategic",
+            "-p",
+            '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"x:9"}]}}}}',
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert patched.returncode == 0, patched.stderr
     images = Deployments(kube_app.api, kube_app.namespace).get(APP)["spec"]["template"]["spec"]
