@@ -90,8 +90,10 @@ class MetricsApp:
     url: str
     port: int
 
-    def control(self, version: str, **settings: float) -> dict[str, dict[str, float]]:
-        response = httpx.post(f"{self.url}/control", json={"version": version, **settings})
+    def control(self, app: str, version: str, **settings: float) -> dict[str, dict[str, float]]:
+        """Change what one version of one app serves: rps, error_rate, latency_ms."""
+        body = {"app": app, "version": version, **settings}
+        response = httpx.post(f"{self.url}/control", json=body)
         response.raise_for_status()
         result: dict[str, dict[str, float]] = response.json()
         return result

@@ -3,8 +3,9 @@
 Run as ``python -m tests.harness.metrics_app PORT``. A background loop plays the traffic each
 version receives (requests/s, error rate, latency), recording it exactly as an instrumented
 service would: ``http_requests_total{app,version,status}`` and the
-``http_request_duration_seconds`` histogram. ``POST /control`` with a JSON body changes a
-version's behaviour while it runs, e.g. ``{"version": "canary", "error_rate": 0.3}``;
+``http_request_duration_seconds`` histogram. ``POST /control`` with a JSON body changes one
+app version's behaviour while it runs, e.g. ``{"app": "shop", "version": "canary",
+"error_rate": 0.3}`` (tests use an app name of their own so they do not disturb each other);
 ``GET /control`` returns the current settings.
 """
 
@@ -21,7 +22,6 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
-APP = "web"
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
     "http_requests_total", "Requests served.", ["app", "version", "status"], registry=REGISTRY
@@ -36,8 +36,7 @@ LATENCY = Histogram(
 
 _lock = threading.Lock()
 _settings: dict[str, dict[str, float]] = {
-    "stable": {"rps": 200.0, "error_rate": 0.01, "latency_ms": 40.0},
-    "canary": {"rps": 0.0, "error_rate": 0.01, "latency_ms": 40.0},
+    "web/stable": {"rps": 200.0, "error_rate": 0.01, "latency_ms": 40.0},
 }
 _errors_owed: dict[str, int] = {}
 
@@ -50,17 +49,19 @@ def _play(tick: float = 0.05) -> None:
             snapshot = {v: dict(s) for v, s in _settings.items()}
             owed = dict(_errors_owed)
             _errors_owed.clear()
-        for version, s in snapshot.items():
-            carry[version] = carry.get(version, 0.0) + s["rps"] * tick
-            n = int(carry[version])
-            carry[version] -= n
+        for key, s in snapshot.items():
+            app, version = key.split("/", 1)
+            carry[key] = carry.get(key, 0.0) + s["rps"] * tick
+            n = int(carry[key])
+            carry[key] -= n
+            failed = sum(rng.random() < s["error_rate"] for _ in range(n))
+            extra = owed.get(key, 0)  # injected errors are extra requests that failed
+            if n or extra:
+                REQUESTS.labels(app, version, "200").inc(n - failed)
+                REQUESTS.labels(app, version, "500").inc(failed + extra)
+            latency = LATENCY.labels(app, version)
             for _ in range(n):
-                failed = rng.random() < s["error_rate"]
-                REQUESTS.labels(APP, version, "500" if failed else "200").inc()
-                seconds = max(0.0, rng.gauss(s["latency_ms"], s["latency_ms"] * 0.1)) / 1000
-                LATENCY.labels(APP, version).observe(seconds)
-            for _ in range(owed.get(version, 0)):
-                REQUESTS.labels(APP, version, "500").inc()
+                latency.observe(max(0.0, rng.gauss(s["latency_ms"], s["latency_ms"] * 0.1)) / 1000)
         time.sleep(tick)
 
 
@@ -79,14 +80,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n", "text/plain")
             return
         body: dict[str, Any] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        version = body.pop("version")
+        key = f"{body.pop('app', 'web')}/{body.pop('version')}"
         with _lock:
             if "inject_errors" in body:
-                _errors_owed[version] = _errors_owed.get(version, 0) + int(
-                    body.pop("inject_errors")
-                )
-            _settings.setdefault(version, {"rps": 0.0, "error_rate": 0.0, "latency_ms": 10.0})
-            _settings[version].update({k: float(v) for k, v in body.items()})
+                _errors_owed[key] = _errors_owed.get(key, 0) + int(body.pop("inject_errors"))
+            _settings.setdefault(key, {"rps": 0.0, "error_rate": 0.0, "latency_ms": 40.0})
+            _settings[key].update({k: float(v) for k, v in body.items()})
             reply = json.dumps(_settings).encode()
         self._send(200, reply, "application/json")
 
