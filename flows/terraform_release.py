@@ -8,21 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, pause_flow_run
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
-from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.states import Cancelled, Completed
 from pydantic import Field
 
+from flows.pauses import end_after_expired_pause
 from shipflow.settings import load_settings
-from tasks.common import emit
+from tasks.common import emit, ensure_limit
 from tasks.terraform import (
     PlannedStack,
     Stack,
+    apply_limit_name,
     apply_plan,
-    ensure_apply_limit,
     plan_stack,
     publish_outputs,
     publish_plan,
@@ -76,7 +75,7 @@ def terraform_release(
         approval = _approve(target, planned, approval_timeout, auto_approve)
         if isinstance(approval, State):
             return approval
-        ensure_apply_limit(target)
+        ensure_limit(apply_limit_name(target))
         outputs = apply_plan(target, planned, planned.plan.sha256)
         publish_outputs(target, outputs, planned.plan.sha256)
         message = f"applied {target.name}: {planned.summary.headline()}"
@@ -119,7 +118,7 @@ def _approve(
                 target.resource_id,
                 payload={"reason": reason, "plan_sha256": sha},
             )
-            return _cancel_expired_pause(reason)
+            return end_after_expired_pause(Cancelled(message=reason))
     payload = {"approver": approval.approver, "comment": approval.comment, "plan_sha256": sha}
     if not approval.approve:
         reason = f"rejected by {approval.approver}: {approval.comment or 'no comment'}"
@@ -129,18 +128,3 @@ def _approve(
     logger.info("Plan %s approved by %s", sha, approval.approver)
     emit("shipflow.terraform.approved", target.resource_id, payload=payload)
     return approval
-
-
-def _cancel_expired_pause(reason: str) -> State[Any]:
-    """End a run whose approval pause expired as Cancelled, not Failed.
-
-    Once a pause's deadline has passed the server refuses every transition out of Paused and
-    fails the run ("never resumed"); nothing went wrong, though: nobody approved. The state is
-    therefore set with ``force``, and the same Cancelled state is returned to the engine.
-    """
-    context = FlowRunContext.get()
-    if context is not None and context.flow_run is not None:
-        with get_client(sync_client=True) as client:
-            client.set_flow_run_state(context.flow_run.id, Cancelled(message=reason), force=True)
-    # A new object: the engine treats a state that already carries a run id as an upstream one.
-    return Cancelled(message=reason)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from prefect import Task
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.concurrency.sync import concurrency
 from prefect.events import emit_event as _emit_event
 
 from shipflow.core.secrets import redact
-from shipflow.errors import is_transient
+from shipflow.errors import ShipflowError, is_transient
+
+
+class ConcurrencyBusy(ShipflowError):
+    """Another run holds the slot this run needs (one apply per stack, one canary per app)."""
 
 
 def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -50,3 +58,33 @@ def _redacted(value: Any, secrets: frozenset[str]) -> Any:
     if isinstance(value, list | tuple):
         return [_redacted(v, secrets) for v in value]
     return value
+
+
+@task(name="ensure_concurrency_limit", cache_policy=NO_CACHE, persist_result=False)
+def ensure_limit(name: str, limit: int = 1) -> str:
+    """Create the global concurrency limit ``name`` if it does not exist yet; returns it."""
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, limit=limit)
+    return name
+
+
+@contextmanager
+def hold_limit(name: str, wait_seconds: float = 30, lease_seconds: float = 60) -> Iterator[None]:
+    """Hold one slot of ``name`` (strict: a missing limit is an error, never ignored).
+
+    The lease is renewed while held and expires ``lease_seconds`` after a crash, so a killed
+    worker does not block the next run for long.
+    """
+    try:
+        with concurrency(
+            name,
+            occupy=1,
+            strict=True,
+            timeout_seconds=wait_seconds,
+            lease_duration=lease_seconds,
+        ):
+            yield
+    except TimeoutError as exc:
+        raise ConcurrencyBusy(
+            f"{name} is held by another run (waited {wait_seconds:.0f}s); try again when it ends"
+        ) from exc

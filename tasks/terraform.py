@@ -17,8 +17,6 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import concurrency
 
 from shipflow.adapters.terraform import (
     PlanResult,
@@ -31,7 +29,7 @@ from shipflow.core.plans import PlanSummary, parse_plan
 from shipflow.core.secrets import MASK
 from shipflow.errors import ConfigError, StalePlanError
 from shipflow.settings import load_settings
-from tasks.common import emit, retry_if_transient
+from tasks.common import emit, hold_limit, retry_if_transient
 
 # Read once at import: Prefect fixes a task's retry delay when the task is defined.
 RETRY_DELAY = load_settings().retry_delay_seconds
@@ -171,16 +169,13 @@ def publish_plan(stack: Stack, planned: PlannedStack) -> None:
 
 
 def apply_limit_name(stack: Stack) -> str:
+    """One apply per stack across all workers: the name of its global concurrency limit."""
     return f"shipflow-terraform-apply-{stack.key}"
 
 
-@task(name="ensure_apply_limit", cache_policy=NO_CACHE, persist_result=False)
-def ensure_apply_limit(stack: Stack) -> str:
-    """Create the stack's global concurrency limit (1 slot) if it does not exist yet."""
-    name = apply_limit_name(stack)
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, limit=1)
-    return name
+def settings_wait() -> float:
+    """An apply waits for another apply of the same stack as long as one apply may take."""
+    return load_settings().terraform_timeout
 
 
 @task(
@@ -198,7 +193,7 @@ def apply_plan(stack: Stack, planned: PlannedStack, approved_sha256: str) -> dic
     state's serial or lineage moved since plan. Returns the outputs, sensitive ones masked.
     """
     tf = stack.runner()
-    with concurrency(apply_limit_name(stack), occupy=1, strict=True):
+    with hold_limit(apply_limit_name(stack), wait_seconds=settings_wait()):
         actual_sha = sha256_file(planned.plan.plan_file)
         if actual_sha != approved_sha256:
             raise StalePlanError(
