@@ -217,3 +217,26 @@ def _ask_human(canary: Canary, weight: int, reason: str) -> str | None:
         get_run_logger().info("%s decided to go on: %s", decision.decided_by, decision.comment)
         return None
     return f"{decision.decided_by} decided to roll back: {decision.comment or reason}"
+
+
+@flow(name="reconcile_canary")
+def reconcile_canary(
+    app: str,
+    cluster: ClusterTarget | None = None,
+    router: RouterSpec | None = None,
+) -> State[Any]:
+    """Take back any traffic a dead run left on the canary of ``app``, and scale it to zero.
+
+    For the runs no hook could clean up (a worker killed with SIGKILL, a lost node). Safe to
+    run at any time, and on a schedule: it only ever moves traffic to stable.
+    """
+    canary = _canary_from(app, "(unknown)", cluster, router, None, None)
+    weight = canary.router().canary_weight()
+    deployments = canary.deployments()
+    pods = deployments.replicas(canary.canary_name) if deployments.exists(canary.canary_name) else 0
+    if not weight and not pods:
+        return Completed(message=f"nothing to reconcile for {app}")
+    rollback_canary(canary, "reconcile: no run is watching this canary", weight)
+    return Completed(
+        message=f"took {weight} % of traffic and {pods} pods back from the canary of {app}"
+    )

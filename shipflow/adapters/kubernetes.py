@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,8 +72,10 @@ def api_client(target: ClusterTarget) -> k8s.ApiClient:
         if target.in_cluster:
             k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
             return k8s.ApiClient()
+        # KUBECONFIG is read now, not when the client library was imported.
+        path = target.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         api: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=target.kubeconfig, context=target.context
+            config_file=os.path.expanduser(path), context=target.context
         )
         return api
     except (k8s_config.ConfigException, OSError) as exc:

@@ -182,21 +182,46 @@ def error_measurement(at: datetime, weight: int, problem: str) -> Measurement:
     return Measurement(at=at, weight=weight, phase=Phase.ERROR, reason=problem)
 
 
-def excess_error_p_value(canary: Sample, baseline: Sample) -> float:
-    """One-sided two-proportion z-test: P(seeing canary's error excess | same true rate).
-
-    Small values mean the canary's error proportion really is above the baseline's. With no
-    errors in either, or no baseline traffic, there is no evidence: 1.0.
-    """
-    n1, n2 = canary.requests, baseline.requests
-    if n1 <= 0 or n2 <= 0:
+def binomial_upper_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), computed exactly in log space."""
+    if k <= 0:
         return 1.0
-    p1, p2 = canary.errors / n1, baseline.errors / n2
-    pooled = (canary.errors + baseline.errors) / (n1 + n2)
-    if pooled <= 0 or pooled >= 1:
-        return 1.0 if p1 <= p2 else 0.0
-    z = (p1 - p2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    return 0.5 * math.erfc(z / math.sqrt(2))
+    if k > n or p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+
+    def log_term(i: int) -> float:
+        return (
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * log_p
+            + (n - i) * log_q
+        )
+
+    if k <= n * p:  # below the mean: the complement is the short sum
+        return max(0.0, 1.0 - sum(math.exp(log_term(i)) for i in range(k)))
+    total, i = 0.0, k
+    while i <= n:
+        term = math.exp(log_term(i))
+        total += term
+        if term < total * 1e-12:  # terms fall geometrically above the mean
+            break
+        i += 1
+    return min(1.0, total)
+
+
+def excess_error_p_value(canary: Sample, threshold: float) -> float:
+    """How likely the canary's errors would be if its true error rate were ``threshold``.
+
+    A one-sided exact binomial test of "canary error rate <= threshold": small values are
+    evidence that the canary really is worse than the threshold, not merely unlucky.
+    """
+    n = round(canary.requests)
+    k = min(n, round(canary.errors))
+    return binomial_upper_tail(k, n, threshold)
 
 
 def measure(
@@ -207,9 +232,13 @@ def measure(
     - INCONCLUSIVE when the canary served fewer than ``min_requests`` (no data is no pass),
       or has no latency data.
     - FAILED when its P99 exceeds ``max_p99_seconds``.
-    - FAILED when its error rate exceeds both ``max_error_ratio`` x the baseline's rate and
-      ``error_rate_floor``, *and* a one-sided two-proportion z-test says the excess is real at
-      ``confidence``. Above the threshold without that evidence: INCONCLUSIVE.
+    - FAILED when its error rate exceeds the threshold max(``max_error_ratio`` x baseline
+      rate, ``error_rate_floor``) *and* a one-sided exact binomial test rejects "the canary's
+      true error rate is at most the threshold" at ``confidence``. The baseline, which serves
+      most of the traffic, is taken as known. This asks for evidence that the canary is worse
+      than the threshold, not just than the baseline, so a low-traffic canary is not rolled
+      back for one unlucky request, and a healthy one almost never is across many checks.
+      Above the threshold without that evidence: INCONCLUSIVE.
     - SUCCESSFUL otherwise.
     """
 
@@ -239,7 +268,7 @@ def measure(
         f"baseline {base:.2%} ({baseline.errors:.0f}/{baseline.requests:.0f})"
     )
     if rate > threshold:
-        p_value = excess_error_p_value(canary, baseline)
+        p_value = excess_error_p_value(canary, threshold)
         if p_value <= 1 - policy.confidence:
             return result(
                 Phase.FAILED,

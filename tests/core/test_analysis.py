@@ -14,6 +14,7 @@ from shipflow.core.analysis import (
     Sample,
     Step,
     assess_step,
+    binomial_upper_tail,
     error_measurement,
     excess_error_p_value,
     measure,
@@ -97,14 +98,28 @@ def test_measure(canary: Sample, baseline: Sample, phase: Phase, words: str) -> 
 
 
 def test_p_value_is_small_only_with_evidence() -> None:
-    strong = excess_error_p_value(
-        Sample(requests=3000, errors=90), Sample(requests=9000, errors=90)
-    )
-    weak = excess_error_p_value(Sample(requests=60, errors=2), Sample(requests=9000, errors=90))
-    none = excess_error_p_value(Sample(requests=100, errors=0), Sample(requests=100, errors=0))
-    assert strong < 1e-6
-    assert 0.01 < weak < 1  # suggestive, not evidence at 99 %
+    strong = excess_error_p_value(Sample(requests=3000, errors=90), 0.02)
+    weak = excess_error_p_value(Sample(requests=39, errors=2), 0.0189)
+    none = excess_error_p_value(Sample(requests=100, errors=0), 0.01)
+    assert strong < 1e-3
+    assert 0.1 < weak < 0.2  # 2 errors in 39 requests is not evidence against 1.89 %
     assert none == 1.0
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "p", "expected"),
+    [
+        (0, 10, 0.5, 1.0),
+        (1, 1, 0.5, 0.5),
+        (2, 2, 0.5, 0.25),
+        (3, 10, 0.1, 0.0701908),  # 1 - P(X<=2), from the binomial CDF
+        (11, 10, 0.1, 0.0),
+        (5, 100000, 0.0, 0.0),
+        (150, 100000, 0.001, 1.8604062e-06),  # checked with exact decimal sums
+    ],
+)
+def test_binomial_upper_tail(k: int, n: int, p: float, expected: float) -> None:
+    assert binomial_upper_tail(k, n, p) == pytest.approx(expected, rel=2e-3, abs=1e-9)
 
 
 def ms(*phases: Phase) -> list[Measurement]:

@@ -110,8 +110,10 @@ def logs(flow_run_id: uuid.UUID, settle: float = 1.5) -> list[str]:
 
 
 def artifacts(flow_run_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The run's artifacts, newest first (a key's later versions come before its earlier)."""
     response = httpx.post(
-        api("/artifacts/filter"), json={"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}}
+        api("/artifacts/filter"),
+        json={"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}, "sort": "CREATED_DESC"},
     )
     response.raise_for_status()
     found: list[dict[str, Any]] = response.json()
@@ -119,23 +121,33 @@ def artifacts(flow_run_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 def events(
-    resource_id: str, *, prefix: str = "shipflow.", settle: float = 1.0
+    resource_id: str,
+    *,
+    prefix: str = "shipflow.",
+    until: Callable[[list[str]], bool] | None = None,
+    timeout: float = 15,
 ) -> list[dict[str, Any]]:
-    time.sleep(settle)
-    response = httpx.post(
-        api("/events/filter"),
-        json={
-            "filter": {
-                "any_resource": {"id": [resource_id]},
-                "event": {"prefix": [prefix]},
-                "order": "ASC",
+    """Events about ``resource_id``, oldest first. Events reach the server asynchronously,
+    so this polls until ``until(names)`` holds (default: at least one event) or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.post(
+            api("/events/filter"),
+            json={
+                "filter": {
+                    "any_resource": {"id": [resource_id]},
+                    "event": {"prefix": [prefix]},
+                    "order": "ASC",
+                },
+                "limit": 50,
             },
-            "limit": 50,
-        },
-    )
-    response.raise_for_status()
-    found: list[dict[str, Any]] = response.json()["events"]
-    return found
+        )
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()["events"]
+        names = [e["event"] for e in found]
+        if (until(names) if until else bool(found)) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:

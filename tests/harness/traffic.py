@@ -1,0 +1,74 @@
+"""Plays the users: splits a fixed request rate between stable and canary the way the
+cluster's router says, read straight from the fake API server's store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.conftest import MetricsApp
+from tests.harness.fake_kube import FakeKube
+from tests.harness.kube_objects import APP
+
+
+def canary_share(fake: FakeKube, namespace: str, kind: str) -> float:
+    """The canary's share of traffic (0..1) as the router object in the store says."""
+    objects = fake.store.objects
+    with fake.store.lock:
+        if kind == "gateway":
+            route = objects.get(("httproutes", namespace, APP))
+            refs = route["spec"]["rules"][0]["backendRefs"] if route else []
+            weights = {r["name"]: r.get("weight", 1) for r in refs}
+            canary, stable = weights.get(f"{APP}-canary", 0), weights.get(f"{APP}-stable", 0)
+        elif kind == "istio":
+            vs = objects.get(("virtualservices", namespace, APP))
+            routes = vs["spec"]["http"][0]["route"] if vs else []
+            weights = {r["destination"]["host"]: r.get("weight", 0) for r in routes}
+            canary, stable = weights.get(f"{APP}-canary", 0), weights.get(f"{APP}-stable", 0)
+        elif kind == "nginx":
+            ing = objects.get(("ingresses", namespace, f"{APP}-canary"))
+            notes = ing["metadata"].get("annotations", {}) if ing else {}
+            canary = int(notes.get("nginx.ingress.kubernetes.io/canary-weight", "0"))
+            stable = 100 - canary
+        else:
+
+            def ready(name: str) -> int:
+                dep = objects.get(("deployments", namespace, name))
+                return int(dep["status"].get("availableReplicas", 0)) if dep else 0
+
+            canary, stable = ready(f"{APP}-canary"), ready(APP)
+    total = canary + stable
+    return canary / total if total else 0.0
+
+
+@contextmanager
+def traffic(
+    fake: FakeKube,
+    metrics_app: MetricsApp,
+    namespace: str,
+    kind: str,
+    metrics_label: str,
+    rps: float = 400,
+) -> Iterator[None]:
+    stop = threading.Event()
+
+    def follow() -> None:
+        last = None
+        while not stop.is_set():
+            share = canary_share(fake, namespace, kind)
+            if share != last:
+                metrics_app.control(metrics_label, "canary", rps=rps * share)
+                metrics_app.control(metrics_label, "stable", rps=rps * (1 - share))
+                last = share
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+        metrics_app.control(metrics_label, "canary", rps=0)
+        metrics_app.control(metrics_label, "stable", rps=0)
