@@ -252,7 +252,11 @@ def _resource_change(rc: Any, field: str) -> ResourceChange:
     unknown = change.get("after_unknown")
     if isinstance(after, Mapping) and isinstance(unknown, Mapping):
         after = {**after, **{k: _Unknown() for k, v in unknown.items() if v is True}}
-    attributes = changed_paths(change.get("before"), after) if action is not Action.CREATE else []
+    attributes = (
+        changed_paths(change.get("before"), after)
+        if action in (Action.UPDATE, Action.REPLACE)
+        else []
+    )
     replace_paths = tuple(
         ".".join(str(step) for step in path)
         for path in change.get("replace_paths") or ()
