@@ -44,6 +44,7 @@ def main() -> None:
         work.mkdir()
         (work / "main.tf").write_text(stack(root, "bee"))
         tf = Terraform(workdir=work, binary=find_terraform())
+        tf.init()
         tf.apply(tf.plan(root / "0.tfplan").plan_file)
 
         def capture(name: str, refresh_only: bool = False) -> None:

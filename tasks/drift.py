@@ -1,0 +1,133 @@
+"""Drift tasks: scan one stack (read-only), publish the report, notify once per new drift."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.blocks.system import Secret
+from prefect.cache_policies import NO_CACHE
+from prefect.variables import Variable
+
+from shipflow.core.drift import DriftReport, DriftStatus, classify_drift, error_report
+from shipflow.errors import ShipflowError, StateLockedError
+from shipflow.settings import load_settings
+from tasks.common import emit
+from tasks.terraform import Stack, resolve_stack
+
+
+def discover_stacks(stacks: Sequence[str], stack_glob: str | None) -> list[Stack]:
+    """The stacks named, plus the directories under SHIPFLOW_STACKS_ROOT matching
+    ``stack_glob`` that hold a Terraform root with state: a ``backend``/``cloud`` block or a
+    local ``terraform.tfstate``."""
+    found = [resolve_stack(s) for s in stacks]
+    if stack_glob:
+        root = load_settings().stacks_root
+        for path in sorted(root.glob(stack_glob)):
+            if path.is_dir() and _has_state(path):
+                found.append(resolve_stack(str(path.resolve())))
+    unique: dict[Path, Stack] = {}
+    for stack in found:
+        unique.setdefault(stack.path, stack)
+    return list(unique.values())
+
+
+def _has_state(path: Path) -> bool:
+    if (path / "terraform.tfstate").exists():
+        return True
+    for tf_file in path.glob("*.tf"):
+        text = tf_file.read_text(errors="replace")
+        if 'backend "' in text or "cloud {" in text:
+            return True
+    return False
+
+
+@task(name="scan_stack", cache_policy=NO_CACHE, persist_result=False)
+def scan_stack(stack: Stack) -> DriftReport:
+    """init + plan (read-only: never applied, state lock taken with a timeout, never
+    skipped), classified. Never raises: a failure is an ``error`` report with its reason."""
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="shipflow-drift-"))
+    try:
+        tf = stack.runner()
+        tf.init()
+        plan = tf.plan(workdir / "drift.tfplan")
+        report = classify_drift(
+            stack.name, tf.show_plan(plan.plan_file), seconds=time.monotonic() - started
+        )
+    except StateLockedError as exc:
+        who = exc.lock.get("Who", "unknown")
+        report = error_report(
+            stack.name,
+            f"locked by {who} (lock ID {exc.lock.get('ID', '?')})",
+            seconds=time.monotonic() - started,
+        )
+    except ShipflowError as exc:
+        report = error_report(stack.name, str(exc), seconds=time.monotonic() - started)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # the plan file holds every value
+    get_run_logger().info("%s: %s", stack.name, report.summary())
+    return report
+
+
+@task(name="publish_drift", cache_policy=NO_CACHE, persist_result=False)
+def publish_drift(stacks: Sequence[Stack], reports: Sequence[DriftReport]) -> None:
+    """A table of every stack, a markdown diff per drifted stack, an event per drifted stack."""
+    create_table_artifact(
+        key="drift-report",
+        table=[r.row() for r in reports],
+        description=f"Drift across {len(reports)} stack(s)",
+    )
+    for stack, report in zip(stacks, reports, strict=True):
+        if report.status is not DriftStatus.DRIFTED:
+            continue
+        create_markdown_artifact(
+            key=f"drift-{stack.key}",
+            markdown=report.to_markdown(),
+            description=f"Drift in {stack.name}: {report.summary()}",
+        )
+        emit(
+            "shipflow.terraform.drift.detected",
+            stack.resource_id,
+            payload={
+                "summary": report.summary(),
+                "fingerprint": report.fingerprint,
+                "resources": {d.address: list(d.changed_attributes) for d in report.drifted},
+            },
+        )
+
+
+def _variable_name(stack: Stack) -> str:
+    return f"shipflow_drift_{stack.key.replace('-', '_')}"[:255]
+
+
+@task(name="notify_drift", cache_policy=NO_CACHE, persist_result=False, retries=2)
+def notify_drift(
+    stacks: Sequence[Stack], reports: Sequence[DriftReport], webhook_block: str
+) -> list[str]:
+    """POST a Slack-compatible message for each stack whose drift is new (its fingerprint
+    differs from the one last reported, kept in a Prefect Variable). A stack found clean
+    again forgets its drift, so the next drift is reported. Returns the stacks notified."""
+    url = str(Secret.load(webhook_block, _sync=True).get())  # type: ignore[call-arg,union-attr]
+    sent = []
+    for stack, report in zip(stacks, reports, strict=True):
+        name = _variable_name(stack)
+        seen = Variable.get(name, default=None)
+        if report.status is DriftStatus.DRIFTED and seen != report.fingerprint:
+            text = f":warning: Terraform drift in {stack.name}: {report.summary()}\n" + "\n".join(
+                f"• {d.address} ({d.action.value}): {', '.join(d.changed_attributes) or '-'}"
+                for d in report.drifted
+            )
+            response = httpx.post(url, json={"text": text}, timeout=10)
+            response.raise_for_status()
+            Variable.set(name, report.fingerprint, overwrite=True)
+            sent.append(stack.name)
+        elif report.status in (DriftStatus.CLEAN, DriftStatus.PENDING) and seen is not None:
+            Variable.set(name, "", overwrite=True)
+    return sent
