@@ -7,11 +7,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from shipflow.core.drift import DriftReport, DriftStatus
+from shipflow.core.drift import DriftStatus
 from shipflow.errors import ConfigError
-from tasks.drift import discover_stacks, notify_drift, publish_drift, scan_stack
+from tasks.drift import discover_stacks, notify_drift, publish_drift, scan_stacks
 
 
 @flow(name="detect_drift")
@@ -39,10 +38,7 @@ def detect_drift(
         raise ConfigError("stacks", "no stack given and none found by stack_glob")
     logger = get_run_logger()
     logger.info("Scanning %s stack(s), %s at a time", len(targets), max_parallel)
-    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max_parallel)
-    with runner:
-        futures = [runner.submit(scan_stack, {"stack": stack}) for stack in targets]
-        reports: list[DriftReport] = [future.result() for future in futures]
+    reports = scan_stacks(targets, max_parallel)
     publish_drift(targets, reports)
     if notify_block:
         sent = notify_drift(targets, reports, notify_block)

@@ -155,7 +155,7 @@ def drift(
     state = detect_drift(stacks=paths, max_parallel=max_parallel, return_state=True)
     if state.is_failed():
         raise _fail(state.message or "drift scan failed")
-    reports: list[dict[str, Any]] = state.result()
+    reports: list[dict[str, Any]] = state.result()  # type: ignore[assignment]
     if as_json:
         _emit_json(reports)
     else:

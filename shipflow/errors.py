@@ -8,7 +8,8 @@
      │    └── StalePlanError               the approved plan no longer matches file or state
      └── AdapterError                      an outside system answered badly
           ├── TerraformError(command, returncode, stderr_tail)
-          │    └── StateLockedError(lock)  + Transient
+          │    ├── StateLockedError(lock)  + Transient
+          │    └── InitRequiredError       the working directory needs `terraform init`
           ├── PrometheusError(query, status)
           ├── KubernetesError(kind, name, status)
           └── RegistryError(ref)
@@ -81,6 +82,10 @@ class StateLockedError(TerraformError, Transient):
             f"{lock_id}` yourself once you know the lock is abandoned"
         )
         super().__init__(command, returncode, detail)
+
+
+class InitRequiredError(TerraformError):
+    """The working directory is not initialised (backend, providers or modules missing)."""
 
 
 class PrometheusError(AdapterError):

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -48,19 +49,36 @@ def _has_state(path: Path) -> bool:
     return False
 
 
-@task(name="scan_stack", cache_policy=NO_CACHE, persist_result=False)
+@task(name="scan_stacks", cache_policy=NO_CACHE, persist_result=False)
+def scan_stacks(stacks: Sequence[Stack], max_parallel: int) -> list[DriftReport]:
+    """Scan every stack, ``max_parallel`` Terraform processes at a time, logging each result
+    as it comes. One task for the whole pool: a task run per stack would cost more than the
+    plans of small stacks themselves."""
+    logger = get_run_logger()
+    with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="drift") as pool:
+        reports = list(pool.map(scan_stack, stacks))
+    for report in reports:
+        logger.info("%s: %s (%.1fs)", report.stack, report.summary(), report.seconds)
+    return reports
+
+
 def scan_stack(stack: Stack) -> DriftReport:
-    """init + plan (read-only: never applied, state lock taken with a timeout, never
-    skipped), classified. Never raises: a failure is an ``error`` report with its reason."""
+    """plan (``init`` only when needed; read-only: never applied, the state lock taken with
+    a timeout, never skipped), classified. Never raises: a failure is an ``error`` report
+    with its reason."""
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="shipflow-drift-"))
     try:
         tf = stack.runner()
-        tf.init()
-        plan = tf.plan(workdir / "drift.tfplan")
-        report = classify_drift(
-            stack.name, tf.show_plan(plan.plan_file), seconds=time.monotonic() - started
-        )
+        plan = tf.plan_initialised(workdir / "drift.tfplan")
+        if plan.has_changes or plan.drift_seen:
+            report = classify_drift(
+                stack.name, tf.show_plan(plan.plan_file), seconds=time.monotonic() - started
+            )
+        else:  # nothing to change and nothing seen drifting: no need to read the plan
+            report = DriftReport(
+                stack=stack.name, status=DriftStatus.CLEAN, seconds=time.monotonic() - started
+            )
     except StateLockedError as exc:
         who = exc.lock.get("Who", "unknown")
         report = error_report(
@@ -72,7 +90,6 @@ def scan_stack(stack: Stack) -> DriftReport:
         report = error_report(stack.name, str(exc), seconds=time.monotonic() - started)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)  # the plan file holds every value
-    get_run_logger().info("%s: %s", stack.name, report.summary())
     return report
 
 

@@ -26,10 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from shipflow.core.secrets import is_secret_name, redact, secret_values
-from shipflow.errors import ConfigError, StateLockedError, TerraformError
+from shipflow.errors import ConfigError, InitRequiredError, StateLockedError, TerraformError
 
 TAIL_CHARS = 2000
 LOCK_SUMMARY = "Error acquiring the state lock"
+# Diagnostics that mean "run terraform init first" (stable summaries of Terraform's UI).
+INIT_SUMMARIES = (
+    "Backend initialization required",
+    "Required plugins are not installed",
+    "Inconsistent dependency lock file",
+    "Module not installed",
+    "Missing required provider",
+    "Backend configuration changed",
+)
 
 
 # --- argv: pure, table-tested ---------------------------------------------------------------
@@ -122,11 +131,16 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class PlanResult:
-    """A saved plan: where it is, whether it changes anything, and its sha256."""
+    """A saved plan: where it is, whether it changes anything, and its sha256.
+
+    ``drift_seen``: Terraform's refresh found objects changed outside it (a
+    ``resource_drift`` message in the plan's JSON stream), even if nothing is to be changed.
+    """
 
     plan_file: Path
     has_changes: bool
     sha256: str
+    drift_seen: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,6 +303,7 @@ class Terraform:
             if diag.summary == LOCK_SUMMARY:
                 lock = {k: self.redact(v) for k, v in parse_lock_info(diag.detail).items()}
                 return StateLockedError(command, done.returncode, lock)
+        init_needed = any(d.summary.startswith(INIT_SUMMARIES) for d in diagnostics)
         if diagnostics:
             text = "; ".join(
                 f"{d.summary}: {d.detail.strip()}" if d.detail else d.summary for d in diagnostics
@@ -296,7 +311,8 @@ class Terraform:
         else:
             text = done.stderr.strip()
         text = self.redact(" ".join(text.split()))
-        return TerraformError(command, done.returncode, text[-TAIL_CHARS:])
+        error = InitRequiredError if init_needed else TerraformError
+        return error(command, done.returncode, text[-TAIL_CHARS:])
 
     # --- commands -------------------------------------------------------------------------
 
@@ -331,7 +347,25 @@ class Terraform:
             ),
             ok=(0, 2),
         )
-        return PlanResult(plan_file=out, has_changes=done.returncode == 2, sha256=sha256_file(out))
+        return PlanResult(
+            plan_file=out,
+            has_changes=done.returncode == 2,
+            sha256=sha256_file(out),
+            drift_seen='"type":"resource_drift"' in done.stdout,
+        )
+
+    def plan_initialised(
+        self, out: Path, *, var_files: Sequence[Path | str] = (), refresh_only: bool = False
+    ) -> PlanResult:
+        """Plan, running ``init`` first only when Terraform says the directory needs it.
+
+        A stack that is planned again and again (drift scans) then costs one process, not two.
+        """
+        try:
+            return self.plan(out, var_files=var_files, refresh_only=refresh_only)
+        except InitRequiredError:
+            self.init()
+            return self.plan(out, var_files=var_files, refresh_only=refresh_only)
 
     def show_plan(self, plan_file: Path) -> dict[str, Any]:
         """The JSON plan. It holds sensitive values: parse it, never publish it."""
