@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     work_dir: Path | None = Field(
         default=None, description="Where plan files are kept between plan and apply."
     )
+    buildah_storage_driver: str | None = Field(
+        default=None, description="buildah --storage-driver (e.g. vfs where overlay cannot run)."
+    )
+    registry_tls: bool = Field(default=True, description="Talk to registries over HTTPS.")
     prometheus_url: str = Field(default="http://127.0.0.1:9090")
     kube_context: str | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -51,6 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
             # Short waits so that lock and retry paths finish in seconds.
             "SHIPFLOW_TERRAFORM_LOCK_TIMEOUT": "1s",
             "SHIPFLOW_RETRY_DELAY_SECONDS": "0.5",
+            # overlay needs kernel support a VM may lack; vfs always works.
+            "SHIPFLOW_BUILDAH_STORAGE_DRIVER": "vfs",
+            "SHIPFLOW_REGISTRY_TLS": "false",
         }
     )
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -186,3 +190,29 @@ def kube_app(fake_kube: FakeKube) -> KubeApp:
     from kubernetes import config as k8s_config
 
     return create_app(k8s_config.new_client_from_config(config_file=os.environ["KUBECONFIG"]))
+
+
+BASE_IMAGE = "localhost/shipflow-base:busybox-1"
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """A base image made locally from busybox-static (no public registry is reachable)."""
+    buildah = local.require_binary("buildah")
+    busybox = local.require_binary("busybox")
+    storage = ["--storage-driver", "vfs"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [buildah, *storage, *args], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    container = run("from", "scratch")
+    try:
+        run("copy", container, busybox, "/bin/busybox")
+        run("config", "--entrypoint", '["/bin/busybox"]', "--env", "PATH=/bin", container)
+        run("commit", "--quiet", container, BASE_IMAGE)
+    finally:
+        run("rm", container)
+    return BASE_IMAGE
