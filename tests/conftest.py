@@ -216,3 +216,11 @@ def base_image() -> str:
     finally:
         run("rm", container)
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def node_image() -> str:
+    """A Node.js toolchain image made from this machine's own node, npm and busybox."""
+    from tests.harness.images import make_node_image
+
+    return make_node_image(local.require_binary("buildah"), local.require_binary("busybox"))

@@ -140,8 +140,9 @@ def build_bud_args(
     build_args: Mapping[str, str] | None = None,
     target: str | None = None,
 ) -> list[str]:
-    """``buildah bud``: chroot isolation (no daemon, no privileges beyond root), layer cache."""
-    args = ["bud", "--isolation", "chroot", "--layers", "--quiet", "-t", name]
+    """``buildah bud``: chroot isolation (no daemon, no privileges beyond root), layer cache,
+    Docker image format (the OCI format has no HEALTHCHECK: buildah would drop it)."""
+    args = ["bud", "--isolation", "chroot", "--layers", "--format", "docker", "--quiet", "-t", name]
     if dockerfile is not None:
         args += ["-f", str(dockerfile)]
     for key, value in sorted((build_args or {}).items()):

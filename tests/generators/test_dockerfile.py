@@ -90,3 +90,51 @@ def test_cli_writes_and_reports_json(tmp_path: Path) -> None:
     again = subprocess.run([cli, "dockerfile", str(tmp_path)], capture_output=True, text=True)
     assert again.returncode == 1
     assert "exists; use --force" in again.stderr
+
+
+def test_generated_node_dockerfile_builds_end_to_end(node_image: str, tmp_path: Path) -> None:
+    """The node Dockerfile, with the pinned public images swapped for a toolchain image made
+    here, builds with buildah: npm ci runs, the runtime stage is non-root with a health check."""
+    from shipflow.adapters.images import Buildah
+
+    (tmp_path / "package.json").write_text(PROJECTS["node"]["package.json"])
+    (tmp_path / "package-lock.json").write_text(
+        json.dumps(
+            {
+                "name": "shop",
+                "lockfileVersion": 3,
+                "requires": True,
+                "packages": {"": {"name": "shop"}},
+            }
+        )
+    )
+    (tmp_path / "index.js").write_text(
+        'require("http").createServer((q, r) => r.end("ok")).listen(3000)\n'
+    )
+    manifests = {n: (tmp_path / n).read_text() for n in ("package.json", "package-lock.json")}
+    spec = detect(manifests).model_copy(
+        update={"builder_image": node_image, "runtime_image": node_image}
+    )
+    write_files(render(spec), tmp_path)
+    builder = Buildah(storage_driver="vfs")
+    builder.build(tmp_path, "localhost/generated-node:test")
+    inspection = builder.inspect("localhost/generated-node:test", node_image)
+    assert inspection.config["User"] == "1000:1000"
+    files = {f for layer in inspection.layers[inspection.base_layers :] for f in layer.files}
+    assert "app/index.js" in files
+    assert not any(".env" in f or f.endswith(".pem") for f in files)
+    raw = subprocess.run(
+        [
+            "buildah",
+            "--storage-driver",
+            "vfs",
+            "inspect",
+            "--type",
+            "image",
+            "localhost/generated-node:test",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(raw.stdout)["Docker"]["config"]["Healthcheck"]["Test"][0] == "CMD"

@@ -1,0 +1,73 @@
+"""Toolchain images made locally (no public registry is reachable): the host's own Node.js,
+its shared libraries and busybox, committed with buildah."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+NODE_IMAGE = "localhost/shipflow-node:host"
+LIBS = (
+    "libdl.so.2",
+    "libstdc++.so.6",
+    "libm.so.6",
+    "libgcc_s.so.1",
+    "libpthread.so.0",
+    "libc.so.6",
+)
+
+
+def make_node_image(buildah: str, busybox: str) -> str:
+    storage = [buildah, "--storage-driver", "vfs"]
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            [*storage, *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    node = Path(shutil.which("node") or "/usr/bin/node").resolve()
+    npm_root = node.parent.parent / "lib" / "node_modules"
+    container = run("from", "scratch")
+    try:
+        root = Path(run("mount", container))
+        for d in (
+            "bin",
+            "usr/bin",
+            "usr/local/bin",
+            "usr/local/lib",
+            "lib/x86_64-linux-gnu",
+            "lib64",
+            "etc",
+            "root",
+            "home/node",
+            "tmp",
+        ):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "tmp").chmod(0o1777)
+        shutil.copy2(busybox, root / "bin" / "busybox")
+        for applet in ("sh", "wget", "mkdir", "cp", "rm", "ls", "cat", "env"):
+            (root / "bin" / applet).symlink_to("busybox")
+        (root / "usr" / "bin" / "env").symlink_to("/bin/busybox")
+        shutil.copy2(node, root / "usr" / "local" / "bin" / "node")
+        shutil.copytree(npm_root, root / "usr" / "local" / "lib" / "node_modules", symlinks=True)
+        (root / "usr" / "local" / "bin" / "npm").symlink_to(
+            "../lib/node_modules/npm/bin/npm-cli.js"
+        )
+        for lib in LIBS:
+            shutil.copy2(
+                Path("/lib/x86_64-linux-gnu") / lib, root / "lib" / "x86_64-linux-gnu" / lib
+            )
+        shutil.copy2("/lib64/ld-linux-x86-64.so.2", root / "lib64" / "ld-linux-x86-64.so.2")
+        (root / "etc" / "passwd").write_text(
+            "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000:node:/home/node:/bin/sh\n"
+        )
+        (root / "etc" / "group").write_text("root:x:0:\nnode:x:1000:\n")
+        run(
+            "config", "--env", "PATH=/usr/local/bin:/usr/bin:/bin", "--env", "HOME=/root", container
+        )
+        run("unmount", container)
+        run("commit", "--quiet", container, NODE_IMAGE)
+    finally:
+        run("rm", container)
+    return NODE_IMAGE
