@@ -33,6 +33,8 @@ app = typer.Typer(
 )
 terraform_app = typer.Typer(help="Terraform flows: plan, approve in the Prefect UI, apply.")
 app.add_typer(terraform_app, name="terraform")
+webhook_app = typer.Typer(help="The merge webhook receiver (GitHub, GitLab, generic HMAC).")
+app.add_typer(webhook_app, name="webhook")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -237,6 +239,23 @@ def dockerfile(
     console.print(f"{spec.stack} project: wrote {', '.join(str(w) for w in written)}")
     if verbose:
         console.print(files[Path("Dockerfile")], markup=False, highlight=False)
+
+
+@webhook_app.command("serve")
+def webhook_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+) -> None:
+    """Serve POST /hooks/github, /hooks/gitlab, /hooks/generic and GET /healthz.
+
+    Secrets come from the environment: SHIPFLOW_WEBHOOK_GITHUB_SECRET,
+    SHIPFLOW_WEBHOOK_GITLAB_TOKEN, SHIPFLOW_WEBHOOK_GENERIC_SECRET (a forge left unset answers
+    404). A verified merge to the default branch becomes the Prefect event
+    shipflow.git.merged on PREFECT_API_URL; a redelivery does not make a second one.
+    """
+    from deployments.webhook import serve
+
+    serve(host, port)
 
 
 @app.command()

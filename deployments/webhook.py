@@ -1,0 +1,194 @@
+"""The merge webhook receiver: verified git webhooks become Prefect events.
+
+Prefect Cloud has inbound webhooks; a self-hosted Prefect server does not. This small ASGI
+app (Starlette, served by uvicorn: ``shipflow webhook serve``) checks each request's
+signature over the raw body, turns a merge to the default branch into the event
+``shipflow.git.merged`` (``POST /api/events`` of the Prefect server) and lets deployment
+triggers do the rest. Unsigned, badly signed, oversized or malformed requests never reach
+Prefect. A redelivered webhook keeps its event id (uuid5 of the delivery id) and is also
+remembered in a small SQLite file, because the server forgets ids when it restarts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from shipflow.core.webhooks import (
+    Ignored,
+    Merge,
+    Rejected,
+    generic_merge,
+    github_merge,
+    gitlab_merge,
+    merge_event,
+    verify_hmac,
+    verify_token,
+)
+
+
+class WebhookSettings(BaseSettings):
+    """``SHIPFLOW_WEBHOOK_*``: the shared secrets (never logged) and limits."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPFLOW_WEBHOOK_", extra="ignore")
+
+    github_secret: SecretStr | None = None
+    gitlab_token: SecretStr | None = None
+    generic_secret: SecretStr | None = None
+    generic_header: str = "X-Signature-256"
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    seen_path: Path = Path(".shipflow-webhook-seen.sqlite")
+    seen_limit: int = Field(default=100_000, gt=0)
+    prefect_api_url: str | None = Field(
+        default=None, description="Default: PREFECT_API_URL of the environment."
+    )
+
+
+class SeenDeliveries:
+    """A durable, bounded record of the delivery ids already turned into events."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS seen (delivery TEXT PRIMARY KEY, at REAL NOT NULL)"
+        )
+
+    def claim(self, delivery: str) -> bool:
+        """True if ``delivery`` was not seen before (and is now recorded)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO seen (delivery, at) VALUES (?, ?)",
+                (delivery, datetime.now(UTC).timestamp()),
+            )
+            if cursor.rowcount:
+                self._db.execute(
+                    "DELETE FROM seen WHERE delivery IN (SELECT delivery FROM seen "
+                    "ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                    (self.limit,),
+                )
+            return bool(cursor.rowcount)
+
+    def release(self, delivery: str) -> None:
+        """Forget a claim whose event could not be sent, so a redelivery can try again."""
+        with self._lock:
+            self._db.execute("DELETE FROM seen WHERE delivery = ?", (delivery,))
+
+
+Parser = Callable[[Request, bytes], Merge]
+
+
+def create_app(settings: WebhookSettings | None = None) -> Starlette:
+    settings = settings or WebhookSettings()
+    seen = SeenDeliveries(settings.seen_path, settings.seen_limit)
+    api_url = settings.prefect_api_url or _prefect_api_url()
+    client = httpx.AsyncClient(timeout=10)
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+            raise Rejected(413, f"body over {settings.max_body_bytes} bytes")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > settings.max_body_bytes:
+                raise Rejected(413, f"body over {settings.max_body_bytes} bytes")
+        return body
+
+    def github(request: Request, body: bytes) -> Merge:
+        if settings.github_secret is None:
+            raise Rejected(404, "GitHub webhooks are not configured")
+        verify_hmac(
+            body,
+            settings.github_secret.get_secret_value(),
+            request.headers.get("x-hub-signature-256"),
+        )
+        return github_merge(
+            request.headers.get("x-github-event"), request.headers.get("x-github-delivery"), body
+        )
+
+    def gitlab(request: Request, body: bytes) -> Merge:
+        if settings.gitlab_token is None:
+            raise Rejected(404, "GitLab webhooks are not configured")
+        verify_token(
+            settings.gitlab_token.get_secret_value(), request.headers.get("x-gitlab-token")
+        )
+        delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get(
+            "idempotency-key"
+        )
+        return gitlab_merge(request.headers.get("x-gitlab-event"), body, delivery)
+
+    def generic(request: Request, body: bytes) -> Merge:
+        if settings.generic_secret is None:
+            raise Rejected(404, "generic webhooks are not configured")
+        verify_hmac(
+            body,
+            settings.generic_secret.get_secret_value(),
+            request.headers.get(settings.generic_header),
+        )
+        return generic_merge(request.headers.get("x-delivery-id"), body)
+
+    def endpoint(parse: Parser) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def handle(request: Request) -> JSONResponse:
+            try:
+                merge = parse(request, await read_body(request))
+            except Rejected as exc:
+                return JSONResponse({"status": "rejected", "reason": exc.reason}, exc.status)
+            except Ignored as exc:
+                return JSONResponse({"status": "ignored", "reason": str(exc)}, 202)
+            if not seen.claim(merge.delivery):
+                return JSONResponse({"status": "duplicate", "event_id": str(merge.event_id)}, 200)
+            event = merge_event(merge, datetime.now(UTC).isoformat())
+            try:
+                response = await client.post(f"{api_url}/events", json=[event])
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                seen.release(merge.delivery)  # let the forge's redelivery try again
+                return JSONResponse(
+                    {"status": "error", "reason": f"Prefect API: {type(exc).__name__}"}, 503
+                )
+            return JSONResponse(
+                {"status": "accepted", "event_id": str(merge.event_id), "sha": merge.sha}, 202
+            )
+
+        return handle
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/hooks/github", endpoint(github), methods=["POST"]),
+            Route("/hooks/gitlab", endpoint(gitlab), methods=["POST"]),
+            Route("/hooks/generic", endpoint(generic), methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+def _prefect_api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise RuntimeError("PREFECT_API_URL is not set: the receiver needs a Prefect server")
+    return str(url).rstrip("/")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8787) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
