@@ -1,0 +1,87 @@
+"""``shipflow.toml``: which services a repository holds and how each is released.
+
+```toml
+[services.web]
+image = { context = "services/web", repository = "registry.example.com/shop/web" }
+stack = "infra/web"                  # optional: a Terraform root applied before the rollout
+strategy = "canary"                  # how the new image reaches users
+app = "web"                          # the Kubernetes Deployment (default: the service name)
+namespace = "shop"
+router = { kind = "gateway" }
+policy = { check_interval_seconds = 30 }
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shipflow.core.analysis import CanaryPolicy
+from shipflow.errors import ConfigError
+
+
+class ImageSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    context: str
+    repository: str
+    dockerfile: str = "Dockerfile"
+
+
+class RouterConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["gateway", "istio", "nginx", "replicas"] = "gateway"
+    name: str | None = None
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image: ImageSpec
+    stack: str | None = None
+    strategy: Literal["canary"] = "canary"
+    app: str | None = None
+    namespace: str = "default"
+    router: RouterConfig = RouterConfig()
+    policy: CanaryPolicy = CanaryPolicy()
+    paths: tuple[str, ...] = Field(
+        default=(), description="Release only when a changed path starts with one of these."
+    )
+
+
+class RepoConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    services: dict[str, ServiceConfig]
+
+    def affected(self, changed_paths: list[str] | None) -> list[str]:
+        """Services to release for a merge that changed ``changed_paths`` (None: all)."""
+        names = sorted(self.services)
+        if changed_paths is None:
+            return names
+        return [
+            n
+            for n in names
+            if not self.services[n].paths
+            or any(p.startswith(prefix) for p in changed_paths for prefix in self.services[n].paths)
+        ]
+
+
+def parse_repo_config(text: str) -> RepoConfig:
+    """Parse and validate; a bad field is a ConfigError naming it (``services.web.strategy``)."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("shipflow.toml", f"not valid TOML: {exc}") from None
+    if not data.get("services"):
+        raise ConfigError("services", "shipflow.toml declares no [services.<name>] table")
+    try:
+        return RepoConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(field, first["msg"]) from None

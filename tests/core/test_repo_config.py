@@ -1,0 +1,71 @@
+"""shipflow.toml: valid configs parse, every bad field is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from shipflow.core.repo_config import parse_repo_config
+from shipflow.errors import ConfigError
+
+GOOD = """
+[services.web]
+image = { context = "services/web", repository = "registry.example.com/shop/web" }
+stack = "infra/web"
+namespace = "shop"
+paths = ["services/web/", "infra/web/"]
+policy = { check_interval_seconds = 10, window_seconds = 30 }
+
+[services.worker]
+image = { context = "services/worker", repository = "registry.example.com/shop/worker" }
+"""
+
+
+def test_a_good_config() -> None:
+    config = parse_repo_config(GOOD)
+    web = config.services["web"]
+    assert web.stack == "infra/web"
+    assert web.strategy == "canary"
+    assert web.router.kind == "gateway"
+    assert web.policy.check_interval_seconds == 10
+    assert [s.weight for s in web.policy.steps] == [5, 25, 50]
+    assert config.affected(["services/web/app.py"]) == ["web", "worker"]
+    assert config.affected(["docs/readme.md"]) == ["worker"]
+    assert config.affected(None) == ["web", "worker"]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ("[services.web\n", "shipflow.toml", "not valid TOML"),
+        ("title = 'x'\n", "services", "declares no"),
+        ('[services.web]\nstack = "x"\n', "services.web.image", "Field required"),
+        (
+            '[services.web]\nimage = { context = "a", repository = "b" }\nstrategy = "yolo"\n',
+            "services.web.strategy",
+            "'canary'",
+        ),
+        (
+            '[services.web]\nimage = { context = "a", repository = "b" }\n'
+            'router = { kind = "f5" }\n',
+            "services.web.router.kind",
+            "'gateway'",
+        ),
+        (
+            '[services.web]\nimage = { context = "a", repository = "b", tag = "latest" }\n',
+            "services.web.image.tag",
+            "Extra inputs are not permitted",
+        ),
+        (
+            '[services.web]\nimage = { context = "a", repository = "b" }\n'
+            "policy = { steps = [{ weight = 50, hold_seconds = 1 },"
+            " { weight = 5, hold_seconds = 1 }] }\n",
+            "services.web.policy.steps",
+            "weights must rise",
+        ),
+    ],
+)
+def test_bad_fields_are_named(text: str, field: str, words: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_repo_config(text)
+    assert err.value.field == field
+    assert words in str(err.value)
