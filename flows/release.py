@@ -1,0 +1,163 @@
+"""release: after a merge, for each affected service: image → infrastructure → rollout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
+from prefect.settings import PREFECT_UI_URL
+from prefect.states import Completed, Failed
+
+from flows.build_and_push import build_and_push
+from flows.promote_canary import promote_canary
+from flows.terraform_release import terraform_release
+from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
+from shipflow.core.repo_config import ServiceConfig, parse_repo_config
+from shipflow.errors import ConfigError
+from shipflow.settings import load_settings
+from tasks.release import claim_release, finish_release, publish_release
+
+
+def _link(state: State[Any]) -> str:
+    run_id = state.state_details.flow_run_id
+    ui = PREFECT_UI_URL.value()
+    return f"[{state.name}]({ui}/runs/flow-run/{run_id})" if ui else f"{state.name} ({run_id})"
+
+
+def _canary(name: str, service: ServiceConfig, image: str) -> State[Any]:
+    return promote_canary(
+        app=service.app or name,
+        image=image,
+        policy=service.policy,
+        cluster=ClusterTarget(namespace=service.namespace),
+        router=RouterSpec(kind=service.router.kind, name=service.router.name),
+        return_state=True,
+    )
+
+
+# How a new image reaches users, by `strategy` in shipflow.toml (blue-green, rolling: later).
+STRATEGIES: dict[str, Callable[[str, ServiceConfig, str], State[Any]]] = {"canary": _canary}
+
+
+@flow(name="release")
+def release(
+    repo: str,
+    sha: str,
+    ref: str = "refs/heads/main",
+    services: list[str] | None = None,
+    changed_paths: list[str] | None = None,
+    checkout: str | None = None,
+    approval_timeout: int = 3600,
+    auto_approve: bool = False,
+) -> State[Any]:
+    """Release commit ``sha`` of ``repo``: for each service in its ``shipflow.toml`` that the
+    merge touched, build_and_push → terraform_release (if it has a stack, with the approval
+    pause) → the service's rollout strategy with the image's digest. Each stage is a subflow;
+    the first stage that does not complete stops the chain with its reason. A commit already
+    released (or releasing) for a service is not released again.
+
+    Args:
+        repo: ``owner/name``, as in the merge event.
+        sha: The merged commit.
+        ref: The branch ref it landed on.
+        services: Only these services (default: those whose ``paths`` the merge touched).
+        changed_paths: Paths the merge changed (from the event), to pick services.
+        checkout: The repository checked out at ``sha`` (default: SHIPFLOW_STACKS_ROOT).
+        approval_timeout: Seconds to wait for each Terraform approval.
+        auto_approve: Apply Terraform plans without the approval pause.
+    """
+    logger = get_run_logger()
+    root = Path(checkout) if checkout else load_settings().stacks_root
+    config_file = root / "shipflow.toml"
+    if not config_file.is_file():
+        raise ConfigError("checkout", f"{config_file} does not exist")
+    config = parse_repo_config(config_file.read_text())
+    names = services or config.affected(changed_paths)
+    unknown = sorted(set(names) - set(config.services))
+    if unknown:
+        raise ConfigError("services", f"not in shipflow.toml: {', '.join(unknown)}")
+    rows: list[dict[str, str]] = []
+    try:
+        for name in names:
+            outcome = _release_service(
+                name, config.services[name], root, sha, rows, approval_timeout, auto_approve
+            )
+            if outcome is not None:
+                return Failed(message=outcome)
+    finally:
+        publish_release(repo, sha, rows)
+    message = f"released {sha[:12]} of {repo}: {', '.join(names) or 'no service affected'}"
+    logger.info(message)
+    return Completed(message=message)
+
+
+def _release_service(
+    name: str,
+    service: ServiceConfig,
+    root: Path,
+    sha: str,
+    rows: list[dict[str, str]],
+    approval_timeout: int,
+    auto_approve: bool,
+) -> str | None:
+    """None when the service is released (or skipped); else why the chain stopped."""
+    skip = claim_release(name, sha)
+    if skip:
+        get_run_logger().info("Skipping %s: %s", name, skip)
+        rows.append({"service": name, "stage": "-", "state": "skipped", "detail": skip})
+        return None
+    outcome = "failed"
+    try:
+        image = build_and_push(
+            context=str(root / service.image.context),
+            repository=service.image.repository,
+            git_sha=sha,
+            dockerfile=service.image.dockerfile,
+            return_state=True,
+        )
+        rows.append(
+            {
+                "service": name,
+                "stage": "build_and_push",
+                "state": _link(image),
+                "detail": image.message or "",
+            }
+        )
+        if not image.is_completed():
+            return f"{name}: build_and_push {image.type.value.lower()}: {image.message}"
+        pinned = image.result()["pinned"]
+        if service.stack:
+            infra = terraform_release(
+                stack=str(root / service.stack),
+                approval_timeout=approval_timeout,
+                auto_approve=auto_approve,
+                return_state=True,
+            )
+            rows.append(
+                {
+                    "service": name,
+                    "stage": "terraform_release",
+                    "state": _link(infra),
+                    "detail": infra.message or "",
+                }
+            )
+            if not infra.is_completed():
+                return f"{name}: terraform_release {infra.type.value.lower()}: {infra.message}"
+        rollout = STRATEGIES[service.strategy](name, service, pinned)
+        rows.append(
+            {
+                "service": name,
+                "stage": service.strategy,
+                "state": _link(rollout),
+                "detail": rollout.message or "",
+            }
+        )
+        if not rollout.is_completed():
+            return f"{name}: {service.strategy} {rollout.type.value.lower()}: {rollout.message}"
+        outcome = "released"
+        return None
+    finally:
+        finish_release(name, sha, outcome)
