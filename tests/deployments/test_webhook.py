@@ -2,90 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from pydantic import SecretStr
 
-from deployments import local
-from deployments.webhook import WebhookSettings, create_app
-from tests.conftest import PrefectServer
-
-SECRET = "gh-webhook-s3cret"
-
-
-@dataclass
-class Receiver:
-    url: str
-    api_url: str
-
-
-@pytest.fixture
-def receiver(prefect_server: PrefectServer, tmp_path: Path) -> Iterator[Receiver]:
-    settings = WebhookSettings(
-        github_secret=SecretStr(SECRET),
-        gitlab_token=SecretStr("gl-token-123"),
-        generic_secret=SecretStr("generic-s3cret"),
-        seen_path=tmp_path / "seen.sqlite",
-        prefect_api_url=prefect_server.api_url,
-    )
-    port = local.free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield Receiver(url=f"http://127.0.0.1:{port}", api_url=prefect_server.api_url)
-    server.should_exit = True
-    thread.join(5)
-
-
-def push(repo: str, ref: str = "refs/heads/main", sha: str | None = None) -> bytes:
-    return json.dumps(
-        {
-            "ref": ref,
-            "after": sha or uuid.uuid4().hex + "abcdefgh",
-            "repository": {"full_name": repo, "default_branch": "main"},
-            "pusher": {"name": "alice"},
-            "commits": [
-                {"added": ["svc/web/app.py"], "modified": ["infra/main.tf"], "removed": []}
-            ],
-        }
-    ).encode()
-
-
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def post_github(
-    receiver: Receiver,
-    body: bytes,
-    signature: str | None,
-    delivery: str | None = None,
-    event: str = "push",
-) -> httpx.Response:
-    headers = {
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-        "Content-Type": "application/json",
-    }
-    if signature is not None:
-        headers["X-Hub-Signature-256"] = signature
-    return httpx.post(f"{receiver.url}/hooks/github", content=body, headers=headers, timeout=30)
+from tests.harness.webhooks import SECRET, Receiver, post_github, push, sign
 
 
 def merged_events(receiver: Receiver, repo: str, expect: int = 0, wait: float = 3.0) -> list[dict]:

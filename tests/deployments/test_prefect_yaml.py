@@ -1,0 +1,101 @@
+"""`prefect deploy --all` on a fresh server, then a signed merge webhook starts exactly one
+release run through the deployment trigger, and the drift schedule is daily."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, PrefectServer
+from tests.harness.webhooks import Receiver, post_github, push, sign
+
+
+@pytest.fixture(scope="module")
+def deployed(prefect_server: PrefectServer) -> dict[str, dict]:
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    subprocess.run(
+        [prefect, "work-pool", "create", "shipflow-process", "--type", "process"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    done = subprocess.run(
+        [prefect, "--no-prompt", "deploy", "--all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    found = httpx.post(f"{prefect_server.api_url}/deployments/filter", json={}).json()
+    return {d["name"]: d for d in found}
+
+
+def release_runs(api: str, deployment_id: str, sha: str, wait: float) -> list[dict]:
+    deadline = time.monotonic() + wait
+    while True:
+        runs = httpx.post(
+            f"{api}/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment_id]}}}
+        ).json()
+        mine = [r for r in runs if r["parameters"].get("sha") == sha]
+        if mine or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.5)
+
+
+def test_every_flow_has_a_deployment(deployed: dict[str, dict]) -> None:
+    assert set(deployed) >= {
+        "release",
+        "terraform-release",
+        "detect-drift",
+        "build-and-push",
+        "promote-canary",
+        "reconcile-canary",
+    }
+
+
+def test_drift_runs_daily_at_the_configured_time(
+    deployed: dict[str, dict], prefect_server: PrefectServer
+) -> None:
+    drift = deployed["detect-drift"]
+    assert [s["schedule"]["cron"] for s in drift["schedules"]] == ["0 6 * * *"]
+    runs = []
+    deadline = time.monotonic() + 30
+    while not runs and time.monotonic() < deadline:
+        runs = httpx.post(
+            f"{prefect_server.api_url}/flow_runs/filter",
+            json={"deployments": {"id": {"any_": [drift["id"]]}}},
+        ).json()
+        time.sleep(0.5)
+    assert runs, "the scheduler made no run"
+    due = datetime.fromisoformat(min(r["expected_start_time"] for r in runs))
+    assert (due.hour, due.minute) == (6, 0)
+
+
+def test_a_signed_merge_starts_exactly_one_release_run(
+    deployed: dict[str, dict], receiver: Receiver
+) -> None:
+    release_id = deployed["release"]["id"]
+    sha = uuid.uuid4().hex + "0123abcd"
+    body = push(f"shop/web-{uuid.uuid4().hex[:6]}", sha=sha)
+    delivery = str(uuid.uuid4())
+    assert post_github(receiver, body, sign(body), delivery).status_code == 202
+    assert post_github(receiver, body, sign(body), delivery).json()["status"] == "duplicate"
+    runs = release_runs(receiver.api_url, release_id, sha, wait=30)
+    assert len(runs) == 1
+    time.sleep(3)  # a second run, had one been triggered, would exist by now
+    runs = release_runs(receiver.api_url, release_id, sha, wait=0)
+    assert len(runs) == 1
+    assert runs[0]["parameters"]["ref"] == "refs/heads/main"
+    assert runs[0]["parameters"]["changed_paths"] == ["infra/main.tf", "svc/web/app.py"]
+    other = uuid.uuid4().hex + "89abcdef"
+    body = push(f"shop/web-{uuid.uuid4().hex[:6]}", ref="refs/heads/feature", sha=other)
+    assert post_github(receiver, body, sign(body)).json()["status"] == "ignored"
+    assert release_runs(receiver.api_url, release_id, other, wait=3) == []
