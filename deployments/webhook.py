@@ -7,13 +7,22 @@ signature over the raw body, turns a merge to the default branch into the event
 triggers do the rest. Unsigned, badly signed, oversized or malformed requests never reach
 Prefect. A redelivered webhook keeps its event id (uuid5 of the delivery id) and is also
 remembered in a small SQLite file, because the server forgets ids when it restarts.
+
+The same SQLite file is an outbox: an accepted merge is recorded (delivery id and event) in
+one transaction and answered 202 at once; a background sender posts the outbox to Prefect in
+batches and retries until Prefect takes them, so a slow or restarting Prefect server neither
+slows the forge's delivery nor loses a merge.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +46,8 @@ from shipflow.core.webhooks import (
     verify_token,
 )
 
+logger = logging.getLogger("shipflow.webhook")
+
 
 class WebhookSettings(BaseSettings):
     """``SHIPFLOW_WEBHOOK_*``: the shared secrets (never logged) and limits."""
@@ -55,37 +66,85 @@ class WebhookSettings(BaseSettings):
     )
 
 
-class SeenDeliveries:
-    """A durable, bounded record of the delivery ids already turned into events."""
+class Outbox:
+    """Delivery ids already accepted (bounded) and the events not yet sent to Prefect."""
 
     def __init__(self, path: Path, limit: int) -> None:
         self.limit = limit
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives the receiver crashing (not the machine losing power)
+        # without an fsync per webhook.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS seen (delivery TEXT PRIMARY KEY, at REAL NOT NULL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, event TEXT NOT NULL)"
+        )
 
-    def claim(self, delivery: str) -> bool:
-        """True if ``delivery`` was not seen before (and is now recorded)."""
+    def accept(self, delivery: str, event: dict[str, object]) -> bool:
+        """Record a new delivery and queue its event; False if the delivery was seen."""
         with self._lock:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO seen (delivery, at) VALUES (?, ?)",
-                (delivery, datetime.now(UTC).timestamp()),
-            )
-            if cursor.rowcount:
-                self._db.execute(
-                    "DELETE FROM seen WHERE delivery IN (SELECT delivery FROM seen "
-                    "ORDER BY at DESC LIMIT -1 OFFSET ?)",
-                    (self.limit,),
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO seen (delivery, at) VALUES (?, ?)",
+                    (delivery, datetime.now(UTC).timestamp()),
                 )
+                if cursor.rowcount:
+                    self._db.execute("INSERT INTO outbox (event) VALUES (?)", (json.dumps(event),))
+                    self._db.execute(
+                        "DELETE FROM seen WHERE delivery IN (SELECT delivery FROM seen "
+                        "ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                        (self.limit,),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             return bool(cursor.rowcount)
 
-    def release(self, delivery: str) -> None:
-        """Forget a claim whose event could not be sent, so a redelivery can try again."""
+    def pending(self, limit: int = 200) -> list[tuple[int, dict[str, object]]]:
         with self._lock:
-            self._db.execute("DELETE FROM seen WHERE delivery = ?", (delivery,))
+            rows = self._db.execute(
+                "SELECT id, event FROM outbox ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [(int(i), json.loads(e)) for i, e in rows]
+
+    def sent(self, ids: list[int]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+
+async def send_outbox(
+    outbox: Outbox, client: httpx.AsyncClient, api_url: str, wake: asyncio.Event
+) -> None:
+    """Post queued events to Prefect in batches; on failure wait (up to 30 s) and retry."""
+    backoff = 0.5
+    while True:
+        batch = outbox.pending()
+        if not batch:
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=1.0)
+            continue
+        try:
+            response = await client.post(f"{api_url}/events", json=[e for _, e in batch])
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            logger.warning(
+                "Prefect did not take %s event(s) (%s); retrying in %.1fs",
+                len(batch),
+                type(exc).__name__,
+                backoff,
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(30.0, backoff * 2)
+            continue
+        backoff = 0.5
+        outbox.sent([i for i, _ in batch])
 
 
 Parser = Callable[[Request, bytes], Merge]
@@ -93,9 +152,20 @@ Parser = Callable[[Request, bytes], Merge]
 
 def create_app(settings: WebhookSettings | None = None) -> Starlette:
     settings = settings or WebhookSettings()
-    seen = SeenDeliveries(settings.seen_path, settings.seen_limit)
+    outbox = Outbox(settings.seen_path, settings.seen_limit)
     api_url = settings.prefect_api_url or _prefect_api_url()
-    client = httpx.AsyncClient(timeout=10)
+    wake = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            sender = asyncio.create_task(send_outbox(outbox, client, api_url, wake))
+            try:
+                yield
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -149,17 +219,10 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
                 return JSONResponse({"status": "rejected", "reason": exc.reason}, exc.status)
             except Ignored as exc:
                 return JSONResponse({"status": "ignored", "reason": str(exc)}, 202)
-            if not seen.claim(merge.delivery):
-                return JSONResponse({"status": "duplicate", "event_id": str(merge.event_id)}, 200)
             event = merge_event(merge, datetime.now(UTC).isoformat())
-            try:
-                response = await client.post(f"{api_url}/events", json=[event])
-                response.raise_for_status()
-            except httpx.HTTPError as exc:
-                seen.release(merge.delivery)  # let the forge's redelivery try again
-                return JSONResponse(
-                    {"status": "error", "reason": f"Prefect API: {type(exc).__name__}"}, 503
-                )
+            if not outbox.accept(merge.delivery, event):
+                return JSONResponse({"status": "duplicate", "event_id": str(merge.event_id)}, 200)
+            wake.set()
             return JSONResponse(
                 {"status": "accepted", "event_id": str(merge.event_id), "sha": merge.sha}, 202
             )
@@ -170,12 +233,13 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/hooks/github", endpoint(github), methods=["POST"]),
             Route("/hooks/gitlab", endpoint(gitlab), methods=["POST"]),
             Route("/hooks/generic", endpoint(generic), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-        ]
+        ],
     )
 
 
