@@ -110,6 +110,16 @@ def _release_service(
         rows.append({"service": name, "stage": "-", "state": "skipped", "detail": skip})
         return None
     outcome = "failed"
+
+    def stopped(stage: str, state: State[Any]) -> str | None:
+        """Record a stage in the summary; the reason to stop if it did not complete."""
+        rows.append(
+            {"service": name, "stage": stage, "state": _link(state), "detail": state.message or ""}
+        )
+        if state.is_completed():
+            return None
+        return f"{name}: {stage} {state.type.value.lower()}: {state.message}"
+
     try:
         image = build_and_push(
             context=str(root / service.image.context),
@@ -118,16 +128,8 @@ def _release_service(
             dockerfile=service.image.dockerfile,
             return_state=True,
         )
-        rows.append(
-            {
-                "service": name,
-                "stage": "build_and_push",
-                "state": _link(image),
-                "detail": image.message or "",
-            }
-        )
-        if not image.is_completed():
-            return f"{name}: build_and_push {image.type.value.lower()}: {image.message}"
+        if reason := stopped("build_and_push", image):
+            return reason
         pinned = image.result()["pinned"]
         if service.stack:
             infra = terraform_release(
@@ -136,27 +138,11 @@ def _release_service(
                 auto_approve=auto_approve,
                 return_state=True,
             )
-            rows.append(
-                {
-                    "service": name,
-                    "stage": "terraform_release",
-                    "state": _link(infra),
-                    "detail": infra.message or "",
-                }
-            )
-            if not infra.is_completed():
-                return f"{name}: terraform_release {infra.type.value.lower()}: {infra.message}"
+            if reason := stopped("terraform_release", infra):
+                return reason
         rollout = STRATEGIES[service.strategy](name, service, pinned)
-        rows.append(
-            {
-                "service": name,
-                "stage": service.strategy,
-                "state": _link(rollout),
-                "detail": rollout.message or "",
-            }
-        )
-        if not rollout.is_completed():
-            return f"{name}: {service.strategy} {rollout.type.value.lower()}: {rollout.message}"
+        if reason := stopped(service.strategy, rollout):
+            return reason
         outcome = "released"
         return None
     finally:
