@@ -1,15 +1,20 @@
-"""``shipflow demo``: the most complete release path that runs end to end on this machine.
+"""``shipflow demo``: a whole release on this machine, on embedded defaults.
 
-It starts what it needs on 127.0.0.1 (a Prefect server unless PREFECT_API_URL answers, and
-moto_server for S3 state), writes an example Terraform stack, runs ``terraform_release``, and
-approves the paused run through the Prefect API exactly as a person would with the UI's form.
-Everything it started is stopped at the end (``--keep`` leaves it running to look around).
+It starts what it needs on 127.0.0.1 — a Prefect server (unless PREFECT_API_URL answers),
+moto_server (S3 for Terraform state), docker-registry, the sandbox metrics app with Prometheus
+scraping it every second, and the sandbox Kubernetes API — writes an example repository
+(``shipflow.toml``, a service with a Dockerfile, a Terraform stack), and runs ``release`` for a
+merge: build_and_push → terraform_release (the demo plays the reviewer and approves the plan
+through the Prefect API, exactly as the UI's form does) → promote_canary 5 → 25 → 50 → 100 %
+with live analysis. Everything it started is stopped at the end (``--keep`` leaves it running).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -24,8 +29,11 @@ import boto3
 import httpx
 
 from deployments import local
+from deployments.sandbox.images import make_base_image
 
-DEMO_STACK = """\
+DEMO_SHA = "5b1e0c3a9d7f2468ace013579bdf2468ace01357"
+
+STACK = """\
 terraform {{
   backend "s3" {{
     bucket                      = "{bucket}"
@@ -41,13 +49,8 @@ terraform {{
   }}
 }}
 
-variable "environment" {{
-  type    = string
-  default = "demo"
-}}
-
 resource "terraform_data" "vpc" {{
-  input = {{ cidr = "10.42.0.0/16", env = var.environment }}
+  input = {{ cidr = "10.42.0.0/16", env = "demo" }}
 }}
 
 resource "terraform_data" "subnet" {{
@@ -56,7 +59,35 @@ resource "terraform_data" "subnet" {{
 }}
 
 output "vpc_id" {{ value = terraform_data.vpc.id }}
-output "subnets" {{ value = length(terraform_data.subnet) }}
+"""
+
+DOCKERFILE = """\
+FROM {base}
+COPY index.html /srv/www/index.html
+USER 1000:1000
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/busybox", "wget", "-q", "-O", "/dev/null", \
+"http://127.0.0.1:8080/"]
+ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/srv/www"]
+"""
+
+CONFIG = """\
+[services.web]
+image = {{ context = "services/web", repository = "{registry}/shop/web" }}
+stack = "infra/network"
+namespace = "{namespace}"
+
+[services.web.policy]
+steps = [
+  {{ weight = 5, hold_seconds = 4 }},
+  {{ weight = 25, hold_seconds = 4 }},
+  {{ weight = 50, hold_seconds = 4 }},
+]
+check_interval_seconds = 1
+window_seconds = 4
+min_requests = 20
+inconclusive_limit = 6
+progress_deadline_seconds = 30
 """
 
 
@@ -68,6 +99,8 @@ class DemoResult:
     flow_run_id: str = ""
     state: str = ""
     message: str = ""
+    stages: list[str] = field(default_factory=list)
+    deployed_image: str = ""
     state_serial: int | None = None
     artifacts: list[str] = field(default_factory=list)
     workdir: str = ""
@@ -83,9 +116,20 @@ def _api_alive(url: str) -> bool:
         return False
 
 
+@dataclass
+class Sandbox:
+    api_url: str
+    s3: str
+    registry: str
+    prometheus: str
+    metrics: str
+    kube: Any  # FakeKube
+
+
 @contextmanager
-def _services(workdir: Path, say: Callable[[str], None]) -> Iterator[tuple[str, str]]:
-    """(Prefect API URL, S3 endpoint), starting what is not already there."""
+def _services(workdir: Path, say: Callable[[str], None]) -> Iterator[Sandbox]:
+    from deployments.sandbox.fake_kube import FakeKube
+
     with ExitStack() as stack:
         api_url = os.environ.get("PREFECT_API_URL", "")
         if not api_url or not _api_alive(api_url):
@@ -93,95 +137,188 @@ def _services(workdir: Path, say: Callable[[str], None]) -> Iterator[tuple[str, 
             say(f"starting a Prefect server on 127.0.0.1:{port} (SQLite in {workdir})")
             stack.enter_context(local.running(local.prefect_server(port, workdir)))
             api_url = f"http://127.0.0.1:{port}/api"
-        s3_port = local.free_port()
-        say(f"starting moto_server (S3 for Terraform state) on 127.0.0.1:{s3_port}")
-        stack.enter_context(local.running(local.moto_server(s3_port, workdir)))
-        yield api_url, f"http://127.0.0.1:{s3_port}"
+        s3, registry, app, prom = (local.free_port() for _ in range(4))
+        say(
+            "starting moto_server (S3), docker-registry, the metrics app, Prometheus, "
+            "and the sandbox Kubernetes API"
+        )
+        stack.enter_context(local.running(local.moto_server(s3, workdir)))
+        stack.enter_context(local.running(local.registry(registry, workdir)))
+        stack.enter_context(
+            local.running(
+                local.Service(
+                    name="metrics app",
+                    argv=[sys.executable, "-m", "deployments.sandbox.metrics_app", str(app)],
+                    ready=local.http_ready(f"http://127.0.0.1:{app}/metrics"),
+                    log_path=workdir / "metrics-app.log",
+                )
+            )
+        )
+        stack.enter_context(local.running(local.prometheus(prom, workdir, [f"127.0.0.1:{app}"])))
+        kube = FakeKube(rollout_delay=0.5).start()
+        stack.callback(kube.stop)
+        yield Sandbox(
+            api_url=api_url,
+            s3=f"http://127.0.0.1:{s3}",
+            registry=f"127.0.0.1:{registry}",
+            prometheus=f"http://127.0.0.1:{prom}",
+            metrics=f"http://127.0.0.1:{app}",
+            kube=kube,
+        )
 
 
-def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
-    """Run terraform_release on the example stack, approving it through the Prefect API."""
-    workdir = Path(tempfile.mkdtemp(prefix="shipflow-demo-"))
-    # moto accepts any credentials; the demo must never touch a real AWS account.
+def _environment(workdir: Path, sandbox: Sandbox) -> None:
+    kubeconfig = workdir / "kubeconfig"
+    kubeconfig.write_text(json.dumps(sandbox.kube.kubeconfig()))
+    rc = workdir / "terraformrc"
+    rc.write_text("")
+    os.environ.pop("AWS_PROFILE", None)
     os.environ.update(
         {
+            # moto accepts any credentials; the demo must never touch a real AWS account.
             "AWS_ACCESS_KEY_ID": "demo",
             "AWS_SECRET_ACCESS_KEY": "demo-secret",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "TF_IN_AUTOMATION": "1",
+            "TF_CLI_CONFIG_FILE": os.environ.get("TF_CLI_CONFIG_FILE") or str(rc),
+            "KUBECONFIG": str(kubeconfig),
+            "SHIPFLOW_PROMETHEUS_URL": sandbox.prometheus,
+            "SHIPFLOW_BUILDAH_STORAGE_DRIVER": os.environ.get(
+                "SHIPFLOW_BUILDAH_STORAGE_DRIVER", "vfs"
+            ),
+            "SHIPFLOW_REGISTRY_TLS": "false",
         }
     )
-    os.environ.pop("AWS_PROFILE", None)
-    rc = workdir / "terraformrc"
-    rc.write_text("")
-    os.environ.setdefault("TF_CLI_CONFIG_FILE", str(rc))
+
+
+def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tuple[Path, str]:
+    repo = root / "repo"
+    web = repo / "services" / "web"
+    web.mkdir(parents=True)
+    (web / "index.html").write_text("<h1>shop, version 2</h1>\n")
+    (web / "Dockerfile").write_text(DOCKERFILE.format(base=base))
+    bucket = f"shipflow-demo-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=sandbox.s3).create_bucket(Bucket=bucket)
+    infra = repo / "infra" / "network"
+    infra.mkdir(parents=True)
+    (infra / "main.tf").write_text(STACK.format(bucket=bucket, endpoint=sandbox.s3))
+    (repo / "shipflow.toml").write_text(
+        CONFIG.format(registry=sandbox.registry, namespace=namespace)
+    )
+    return repo, bucket
+
+
+def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
+    """Release the example repository's merge on the sandbox, approving the plan as a
+    reviewer would."""
+    from kubernetes import config as k8s_config
+
+    from deployments.sandbox.cluster import APP, create_app
+    from deployments.sandbox.traffic import MetricsAppClient, traffic
+    from shipflow.adapters.kubernetes import Deployments
+
+    workdir = Path(tempfile.mkdtemp(prefix="shipflow-demo-"))
     with ExitStack() as stack:
-        api_url, s3 = stack.enter_context(_services(workdir, say))
+        sandbox = stack.enter_context(_services(workdir, say))
         if keep:
             stack.pop_all()
-        result = DemoResult(api_url=api_url, workdir=str(workdir))
-        bucket = f"shipflow-demo-{uuid.uuid4().hex[:8]}"
-        boto3.client("s3", endpoint_url=s3).create_bucket(Bucket=bucket)
-        stack_dir = workdir / "stacks" / "network"
-        stack_dir.mkdir(parents=True)
-        (stack_dir / "main.tf").write_text(DEMO_STACK.format(bucket=bucket, endpoint=s3))
-        say(f"example stack written to {stack_dir}")
-        _release(api_url, stack_dir, result, say)
-        state = boto3.client("s3", endpoint_url=s3).get_object(
-            Bucket=bucket, Key="demo/network/terraform.tfstate"
+        _environment(workdir, sandbox)
+        result = DemoResult(api_url=sandbox.api_url, workdir=str(workdir))
+        base = make_base_image(
+            local.require_binary("buildah"),
+            local.require_binary("busybox"),
+            os.environ["SHIPFLOW_BUILDAH_STORAGE_DRIVER"],
         )
-        result.state_serial = int(json.loads(state["Body"].read())["serial"])
+        api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ["KUBECONFIG"]
+        )
+        cluster = create_app(api, image="registry.local/web:1.0.0")
+        repo, bucket = _repository(workdir, sandbox, cluster.namespace, base)
+        say(
+            f"example repository written to {repo}; the cluster runs web 1.0.0 in "
+            f"namespace {cluster.namespace}"
+        )
+        users = MetricsAppClient(sandbox.metrics)
+        users.control(APP, "stable", error_rate=0.01)
+        users.control(APP, "canary", error_rate=0.01)
+        with traffic(sandbox.kube, users, cluster.namespace, "gateway", APP):
+            _release(sandbox.api_url, repo, result, say)
+        result.deployed_image = Deployments(api, cluster.namespace).image_of(APP)
+        s3 = boto3.client("s3", endpoint_url=sandbox.s3)
+        with contextlib.suppress(s3.exceptions.NoSuchKey):
+            body = s3.get_object(Bucket=bucket, Key="demo/network/terraform.tfstate")["Body"]
+            result.state_serial = int(json.loads(body.read())["serial"])
         return result
 
 
-def _release(api_url: str, stack_dir: Path, result: DemoResult, say: Callable[[str], None]) -> None:
+def _release(api_url: str, repo: Path, result: DemoResult, say: Callable[[str], None]) -> None:
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-    run_name = f"demo-{uuid.uuid4().hex[:8]}"
-    approver = threading.Thread(
-        target=_approve_when_paused, args=(api_url, run_name, result, say), daemon=True
-    )
+    stop = threading.Event()
+    approver = threading.Thread(target=_approve_plans, args=(api_url, stop, say), daemon=True)
     with temporary_settings(
         updates={PREFECT_API_URL: api_url, PREFECT_HOME: Path(result.workdir) / "prefect-home"}
     ):
-        from flows.terraform_release import terraform_release
+        from flows.release import release
 
         approver.start()
-        state = terraform_release.with_options(flow_run_name=run_name)(
-            stack=str(stack_dir), approval_timeout=300, return_state=True
+        say(f"merge {DEMO_SHA[:12]} of shop/web landed on main: releasing")
+        state = release(
+            repo="shop/web",
+            sha=DEMO_SHA,
+            checkout=str(repo),
+            changed_paths=["services/web/index.html"],
+            approval_timeout=300,
+            return_state=True,
         )
+        stop.set()
         approver.join(timeout=5)
         result.state = state.type.value
         result.message = state.message or ""
         result.flow_run_id = str(state.state_details.flow_run_id)
-        listed = httpx.post(
-            f"{api_url}/artifacts/filter",
-            json={"artifacts": {"flow_run_id": {"any_": [result.flow_run_id]}}},
+        runs = httpx.post(
+            f"{api_url}/flow_runs/filter",
+            json={"flow_runs": {"parent_flow_run_id": {"any_": [result.flow_run_id]}}},
         ).json()
-        result.artifacts = sorted(a["key"] for a in listed if a.get("key"))
+        names = httpx.post(f"{api_url}/flows/filter", json={}).json()
+        flow_names = {f["id"]: f["name"] for f in names}
+        result.stages = [
+            f"{flow_names.get(r['flow_id'], '?')}: {r['state']['type']}"
+            for r in sorted(runs, key=lambda r: r["start_time"] or "")
+        ]
+        run_ids = [result.flow_run_id, *(r["id"] for r in runs)]
+        listed: list[dict[str, Any]] = httpx.post(
+            f"{api_url}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": run_ids}}}
+        ).json()
+        result.artifacts = sorted({a["key"] for a in listed if a.get("key")})
+        # Send what Prefect still holds (logs, events) while the server is up: afterwards
+        # its workers would retry against a stopped server for a long time at exit.
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)
+        EventsWorker.drain_all(timeout=10)
 
 
-def _approve_when_paused(
-    api_url: str, run_name: str, result: DemoResult, say: Callable[[str], None]
-) -> None:
-    """Play the reviewer: wait for the pause, read the form's description, approve."""
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
+def _approve_plans(api_url: str, stop: threading.Event, say: Callable[[str], None]) -> None:
+    """Play the reviewer: approve each paused Terraform plan through the Prefect API."""
+    approved: set[str] = set()
+    while not stop.is_set():
         runs: list[dict[str, Any]] = httpx.post(
             f"{api_url}/flow_runs/filter",
-            json={"flow_runs": {"name": {"any_": [run_name]}}},
+            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
         ).json()
-        if runs and runs[0]["state"]["type"] == "PAUSED":
-            run_id = runs[0]["id"]
-            say(f"flow run {run_name} is paused for approval; approving it as 'shipflow-demo'")
+        for run in runs:
+            if run["id"] in approved:
+                continue
+            say("the Terraform plan is waiting for approval; approving it as 'shipflow-demo'")
             for _ in range(20):
                 response = httpx.post(
-                    f"{api_url}/flow_runs/{run_id}/resume",
+                    f"{api_url}/flow_runs/{run['id']}/resume",
                     json={
                         "run_input": {
                             "approve": True,
                             "approver": "shipflow-demo",
-                            "comment": "approved by the demo, as a reviewer would in the UI",
+                            "comment": "reviewed by the demo, as in the UI's form",
                         }
                     },
                     timeout=30,
@@ -189,7 +326,5 @@ def _approve_when_paused(
                 if response.status_code != 503:  # SQLite busy: the UI user would click again
                     break
                 time.sleep(0.5)
-            return
-        if runs and runs[0]["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED", "CRASHED"):
-            return
-        time.sleep(0.5)
+            approved.add(run["id"])
+        stop.wait(0.5)

@@ -266,10 +266,12 @@ def demo(
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run a whole release on local services: Prefect server, S3 state on moto, Terraform.
+    """Run a whole release on local services: image, infrastructure, canary.
 
-    Starts what it needs on 127.0.0.1, plans an example stack, approves the paused run
-    through the Prefect API as a reviewer would in the UI, applies it and reports.
+    Starts on 127.0.0.1 a Prefect server, moto (S3 state), a registry, Prometheus with a
+    metrics app and the sandbox Kubernetes API; then releases a merge of an example repo:
+    build_and_push → terraform_release (approved through the Prefect API as a reviewer
+    would in the UI) → promote_canary 5 → 25 → 50 → 100 % with live analysis.
     """
     from deployments.demo import run_demo
 
@@ -286,7 +288,10 @@ def demo(
     else:
         style = "green" if result.ok() else "red"
         console.print(f"[bold {style}]{result.state}[/]: {result.message}")
-        console.print(f"state serial in S3: {result.state_serial}")
+        for stage in result.stages:
+            console.print(f"  stage {stage}")
+        console.print(f"deployed image: {result.deployed_image}")
+        console.print(f"Terraform state serial in S3: {result.state_serial}")
         console.print(f"artifacts: {', '.join(result.artifacts)}")
         if verbose or keep:
             ui = result.api_url.removesuffix("/api")

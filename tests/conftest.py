@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ import pytest
 
 from deployments import local
 from deployments.local import Service
-from tests.harness.fake_kube import FakeKube
-from tests.harness.kube_objects import KubeApp, create_app
+from deployments.sandbox.cluster import KubeApp, create_app
+from deployments.sandbox.fake_kube import FakeKube
 from tests.harness.stacks import S3Stack, make_s3_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +108,7 @@ def metrics_app() -> Iterator[MetricsApp]:
     port = local.free_port()
     service = Service(
         name="metrics app",
-        argv=[sys.executable, "-m", "tests.harness.metrics_app", str(port)],
+        argv=[sys.executable, "-m", "deployments.sandbox.metrics_app", str(port)],
         ready=local.http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
         log_path=SESSION_DIR / "metrics-app.log",
         cwd=ROOT,
@@ -192,30 +191,12 @@ def kube_app(fake_kube: FakeKube) -> KubeApp:
     return create_app(k8s_config.new_client_from_config(config_file=os.environ["KUBECONFIG"]))
 
 
-BASE_IMAGE = "localhost/shipflow-base:busybox-1"
-
-
 @pytest.fixture(scope="session")
 def base_image() -> str:
     """A base image made locally from busybox-static (no public registry is reachable)."""
-    buildah = local.require_binary("buildah")
-    busybox = local.require_binary("busybox")
-    storage = ["--storage-driver", "vfs"]
+    from deployments.sandbox.images import make_base_image
 
-    def run(*args: str) -> str:
-        done = subprocess.run(
-            [buildah, *storage, *args], capture_output=True, text=True, check=True
-        )
-        return done.stdout.strip()
-
-    container = run("from", "scratch")
-    try:
-        run("copy", container, busybox, "/bin/busybox")
-        run("config", "--entrypoint", '["/bin/busybox"]', "--env", "PATH=/bin", container)
-        run("commit", "--quiet", container, BASE_IMAGE)
-    finally:
-        run("rm", container)
-    return BASE_IMAGE
+    return make_base_image(local.require_binary("buildah"), local.require_binary("busybox"))
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from kubernetes import client as k8s
 
+from deployments.sandbox.cluster import APP, KubeApp
+from deployments.sandbox.fake_kube import FakeKube
 from shipflow.adapters.kubernetes import (
     Deployments,
     GatewayRouter,
@@ -20,8 +22,6 @@ from shipflow.adapters.kubernetes import (
     make_router,
 )
 from shipflow.errors import ConfigError, KubernetesError, TransientKubernetesError, is_transient
-from tests.harness.fake_kube import FakeKube
-from tests.harness.kube_objects import APP, KubeApp
 
 
 def test_canary_is_made_from_the_stable_spec_with_a_version_label(kube_app: KubeApp) -> None:

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from deployments import local
+from deployments.sandbox.cluster import APP, KubeApp
+from deployments.sandbox.fake_kube import FakeKube
+from deployments.sandbox.traffic import canary_share, traffic
 from flows.promote_canary import promote_canary, reconcile_canary
 from shipflow.adapters.kubernetes import ClusterTarget, Deployments, RouterSpec, make_router
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.core.analysis import CanaryPolicy, Step
 from tests.conftest import ROOT, MetricsApp, Prometheus
-from tests.harness.fake_kube import FakeKube
-from tests.harness.kube_objects import APP, KubeApp
 from tests.harness.prefect_api import artifacts, events, start_in_background, wait_until
-from tests.harness.traffic import canary_share, traffic
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from deployments.sandbox.cluster import APP, KubeApp
+from deployments.sandbox.fake_kube import FakeKube
+from deployments.sandbox.traffic import traffic
 from flows.release import release
 from shipflow.adapters.images import Registry
 from shipflow.adapters.kubernetes import Deployments
 from tests.conftest import MetricsApp, Moto, Prometheus
 from tests.conftest import Registry as RegistryService
-from tests.harness.fake_kube import FakeKube
-from tests.harness.kube_objects import APP, KubeApp
 from tests.harness.prefect_api import artifacts
 from tests.harness.stacks import make_s3_stack
-from tests.harness.traffic import traffic
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -6,10 +6,32 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
-from tests.conftest import MetricsApp
-from tests.harness.fake_kube import FakeKube
-from tests.harness.kube_objects import APP
+import httpx
+
+from deployments.sandbox.cluster import APP
+from deployments.sandbox.fake_kube import FakeKube
+
+
+class TrafficControl(Protocol):
+    """The control side of the metrics app (tests' MetricsApp, the demo's client)."""
+
+    def control(self, app: str, version: str, **settings: float) -> object: ...
+
+
+class MetricsAppClient:
+    """``POST /control`` of a running metrics app."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def control(self, app: str, version: str, **settings: float) -> object:
+        response = httpx.post(
+            f"{self.url}/control", json={"app": app, "version": version, **settings}
+        )
+        response.raise_for_status()
+        return response.json()
 
 
 def canary_share(fake: FakeKube, namespace: str, kind: str) -> float:
@@ -45,7 +67,7 @@ def canary_share(fake: FakeKube, namespace: str, kind: str) -> float:
 @contextmanager
 def traffic(
     fake: FakeKube,
-    metrics_app: MetricsApp,
+    metrics_app: TrafficControl,
     namespace: str,
     kind: str,
     metrics_label: str,

@@ -1,6 +1,6 @@
 """A test app that serves traffic for a stable and a canary version and exposes its metrics.
 
-Run as ``python -m tests.harness.metrics_app PORT``. A background loop plays the traffic each
+Run as ``python -m deployments.sandbox.metrics_app PORT``. A background loop plays the traffic each
 version receives (requests/s, error rate, latency), recording it exactly as an instrumented
 service would: ``http_requests_total{app,version,status}`` and the
 ``http_request_duration_seconds`` histogram. ``POST /control`` with a JSON body changes one

@@ -119,14 +119,14 @@ def create_app(api: k8s.ApiClient, image: str = "registry.local/web:1.0.0") -> K
     ns = f"t-{uuid.uuid4().hex[:8]}"
     apps, core, net = k8s.AppsV1Api(api), k8s.CoreV1Api(api), k8s.NetworkingV1Api(api)
     custom = k8s.CustomObjectsApi(api)
-    apps.create_namespaced_deployment(ns, deployment(APP, image))
-    core.create_namespaced_service(ns, service(f"{APP}-stable", "stable"))
-    core.create_namespaced_service(ns, service(f"{APP}-canary", "canary"))
+    apps.create_namespaced_deployment(ns, deployment(APP, image))  # type: ignore[arg-type]
+    core.create_namespaced_service(ns, service(f"{APP}-stable", "stable"))  # type: ignore[arg-type]
+    core.create_namespaced_service(ns, service(f"{APP}-canary", "canary"))  # type: ignore[arg-type]
     custom.create_namespaced_custom_object(
         "gateway.networking.k8s.io", "v1", ns, "httproutes", http_route()
     )
     custom.create_namespaced_custom_object(
         "networking.istio.io", "v1", ns, "virtualservices", virtual_service()
     )
-    net.create_namespaced_ingress(ns, ingress())
+    net.create_namespaced_ingress(ns, ingress())  # type: ignore[arg-type]
     return KubeApp(namespace=ns, api=api, stable_image=image)
