@@ -57,6 +57,10 @@ class WebhookSettings(BaseSettings):
     github_secret: SecretStr | None = None
     gitlab_token: SecretStr | None = None
     generic_secret: SecretStr | None = None
+    # Or the name of a Prefect Secret block holding it (read once, at start-up).
+    github_secret_block: str | None = None
+    gitlab_token_block: str | None = None
+    generic_secret_block: str | None = None
     generic_header: str = "X-Signature-256"
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     seen_path: Path = Path(".shipflow-webhook-seen.sqlite")
@@ -151,7 +155,7 @@ Parser = Callable[[Request, bytes], Merge]
 
 
 def create_app(settings: WebhookSettings | None = None) -> Starlette:
-    settings = settings or WebhookSettings()
+    settings = _with_block_secrets(settings or WebhookSettings())
     outbox = Outbox(settings.seen_path, settings.seen_limit)
     api_url = settings.prefect_api_url or _prefect_api_url()
     wake = asyncio.Event()
@@ -241,6 +245,24 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
         ],
     )
+
+
+def _with_block_secrets(settings: WebhookSettings) -> WebhookSettings:
+    """Fill each secret not given in the environment from its Prefect Secret block."""
+    from prefect.blocks.system import Secret
+
+    updates: dict[str, SecretStr] = {}
+    for field in ("github_secret", "gitlab_token", "generic_secret"):
+        block = getattr(settings, f"{field}_block")
+        if getattr(settings, field) is None and block:
+            try:
+                value = Secret.load(block, _sync=True).get()  # type: ignore[call-arg,union-attr]
+            except ValueError as exc:
+                raise RuntimeError(
+                    f"SHIPFLOW_WEBHOOK_{field.upper()}_BLOCK: no Secret block named {block!r}"
+                ) from exc
+            updates[field] = SecretStr(str(value))
+    return settings.model_copy(update=updates) if updates else settings
 
 
 def _prefect_api_url() -> str:

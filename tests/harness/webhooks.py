@@ -29,9 +29,14 @@ class Receiver:
 
 
 def run_receiver(api_url: str, tmp_path: Path) -> Iterator[Receiver]:
+    """GitHub and generic secrets from the environment's settings, GitLab's token from a
+    Prefect Secret block (both ways a team may keep them)."""
+    from prefect.blocks.system import Secret
+
+    Secret(value="gl-token-123").save("shipflow-webhook-gitlab", overwrite=True)
     settings = WebhookSettings(
         github_secret=SecretStr(SECRET),
-        gitlab_token=SecretStr("gl-token-123"),
+        gitlab_token_block="shipflow-webhook-gitlab",
         generic_secret=SecretStr("generic-s3cret"),
         seen_path=tmp_path / "seen.sqlite",
         prefect_api_url=api_url,
