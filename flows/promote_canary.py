@@ -120,7 +120,7 @@ def promote_canary(
             return _climb(canary, policy)
         except Exception as exc:
             # Whatever broke, traffic must not stay on a canary nobody watches any more.
-            rollback_canary(canary, f"error: {exc}", -1)
+            rollback_canary(canary, f"error: {exc}", None)
             raise
 
 

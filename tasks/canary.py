@@ -156,9 +156,11 @@ def rollback(canary: Canary) -> None:
     cache_policy=NO_CACHE,
     persist_result=False,
 )
-def rollback_canary(canary: Canary, reason: str, weight: int) -> None:
+def rollback_canary(canary: Canary, reason: str, weight: int | None) -> None:
+    """Roll back (see :func:`rollback`) and say so; ``weight`` None when it is not known."""
     rollback(canary)
-    get_run_logger().warning("Rolled back %s at %s %%: %s", canary.app, weight, reason)
+    at = "" if weight is None else f" at {weight} %"
+    get_run_logger().warning("Rolled back %s%s: %s", canary.app, at, reason)
     emit(
         "shipflow.canary.rolled_back",
         canary.resource_id,

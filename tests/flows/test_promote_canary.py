@@ -264,3 +264,20 @@ def test_a_killed_flow_leaves_no_traffic_once_reconciled(
     assert_no_canary_traffic(kube_app, fake_kube, "gateway")
     router = make_router(RouterSpec(), kube_app.api, kube_app.namespace, APP, f"{APP}-canary")
     assert router.canary_weight() == 0
+
+
+def test_a_canary_that_never_becomes_ready_fails_and_leaves_nothing_behind(
+    kube_app: KubeApp, fake_kube: FakeKube, prometheus: Prometheus
+) -> None:
+    import httpx
+
+    httpx.post(
+        f"{fake_kube.url}/fake/fail-rollout",
+        json={"namespace": kube_app.namespace, "name": f"{APP}-canary"},
+    )
+    state = promote_canary(**params(kube_app, prometheus.url, label()), return_state=True)
+    assert state.is_failed()
+    assert "ProgressDeadlineExceeded" in state.message
+    assert "timed out progressing" in state.message
+    assert_no_canary_traffic(kube_app, fake_kube, "gateway")
+    assert Deployments(kube_app.api, kube_app.namespace).image_of(APP) == kube_app.stable_image
