@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deployments import local  # noqa: E402
+from _common import prefect_server  # noqa: E402
 
 STACK = """\
 resource "terraform_data" "item" {{
@@ -49,15 +48,7 @@ def make_stack(root: Path, name: str, n: int) -> Path:
 
 
 def main(sizes: list[int]) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="shipflow-bench-"))
-    rc = workdir / "terraformrc"
-    rc.write_text("")
-    os.environ["TF_CLI_CONFIG_FILE"] = str(rc)
-    port = local.free_port()
-    with local.running(local.prefect_server(port, workdir)):
-        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
-        os.environ["PREFECT_HOME"] = str(workdir / "prefect-home")
-        os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    with prefect_server() as workdir:
         from flows.terraform_release import terraform_release
         from shipflow.adapters.terraform import find_terraform
 
