@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     )
     registry_tls: bool = Field(default=True, description="Talk to registries over HTTPS.")
     prometheus_url: str = Field(default="http://127.0.0.1:9090")
-    kube_context: str | None = None
 
 
 def load_settings() -> Settings:

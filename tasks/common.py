@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,7 +13,6 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.concurrency.sync import concurrency
 from prefect.events import emit_event as _emit_event
 
-from shipflow.core.secrets import redact
 from shipflow.errors import ShipflowError, is_transient
 
 
@@ -39,25 +38,14 @@ def emit(
     *,
     payload: Mapping[str, Any] | None = None,
     labels: Mapping[str, str] | None = None,
-    secrets: Iterable[str] = (),
 ) -> None:
-    """Emit a Prefect event about one shipflow resource, with every string value redacted."""
+    """Emit a Prefect event about one shipflow resource.
+
+    Payloads are built from summaries (addresses, digests, reasons from redacted errors),
+    never from raw values, so there is nothing secret to strip here.
+    """
     resource = {"prefect.resource.id": resource_id, **(labels or {})}
-    _emit_event(
-        event=event,
-        resource=resource,
-        payload=_redacted(dict(payload or {}), frozenset(secrets)),
-    )
-
-
-def _redacted(value: Any, secrets: frozenset[str]) -> Any:
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, Mapping):
-        return {k: _redacted(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redacted(v, secrets) for v in value]
-    return value
+    _emit_event(event=event, resource=resource, payload=dict(payload or {}))
 
 
 @task(name="ensure_concurrency_limit", cache_policy=NO_CACHE, persist_result=False)

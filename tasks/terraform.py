@@ -173,11 +173,6 @@ def apply_limit_name(stack: Stack) -> str:
     return f"shipflow-terraform-apply-{stack.key}"
 
 
-def settings_wait() -> float:
-    """An apply waits for another apply of the same stack as long as one apply may take."""
-    return load_settings().terraform_timeout
-
-
 @task(
     name="apply_plan",
     retries=3,
@@ -193,7 +188,9 @@ def apply_plan(stack: Stack, planned: PlannedStack, approved_sha256: str) -> dic
     state's serial or lineage moved since plan. Returns the outputs, sensitive ones masked.
     """
     tf = stack.runner()
-    with hold_limit(apply_limit_name(stack), wait_seconds=settings_wait()):
+    # Wait for another apply of the same stack as long as one apply may take.
+    wait = load_settings().terraform_timeout
+    with hold_limit(apply_limit_name(stack), wait_seconds=wait):
         actual_sha = sha256_file(planned.plan.plan_file)
         if actual_sha != approved_sha256:
             raise StalePlanError(
