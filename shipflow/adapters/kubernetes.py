@@ -508,10 +508,18 @@ class ReplicaRouter:
     """No mesh, no gateway: the Service selects both versions, so the canary's share of
     traffic is its share of ready pods. Weights move in steps of 100 / total_replicas %."""
 
-    def __init__(self, deployments: Deployments, stable: str, canary: str, total: int):
+    def __init__(
+        self,
+        deployments: Deployments,
+        stable: str,
+        canary: str,
+        total: int,
+        timeout: float = 300.0,
+    ):
         if total < 2:
             raise ConfigError("router.total_replicas", "needs at least 2 replicas to split")
         self.deployments, self.stable, self.canary, self.total = deployments, stable, canary, total
+        self.timeout = timeout
 
     def replicas_for(self, weight: int) -> int:
         """Canary replicas for ``weight``: nearest share, at least 1 when weight > 0, and at
@@ -533,6 +541,9 @@ class ReplicaRouter:
         else:
             self.deployments.scale(self.stable, self.total - canary)
             self.deployments.scale(self.canary, canary)
+        # Traffic follows ready pods: the weight holds only once both rollouts are done.
+        for name in (self.stable, self.canary):
+            self.deployments.wait_ready(name, self.timeout)
         return round(100 * canary / self.total)
 
     def canary_weight(self) -> int:
