@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deployments import local
+from shipflow.deployments import local
 
 
 @contextmanager

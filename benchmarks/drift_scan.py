@@ -64,8 +64,8 @@ def bare_plan(terraform: str, path: Path, env: dict[str, str]) -> None:
 
 def main(sizes: list[int]) -> None:
     with prefect_server() as workdir:
-        from flows.detect_drift import detect_drift
         from shipflow.adapters.terraform import find_terraform
+        from shipflow.flows.detect_drift import detect_drift
 
         terraform = find_terraform().path
         env = {**os.environ, "PATH": f"{Path(terraform).parent}:{os.environ['PATH']}"}

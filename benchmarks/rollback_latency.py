@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from deployments import local  # noqa: E402
+from shipflow.deployments import local  # noqa: E402
 
 SCRAPE = 1.0
 WINDOW = 10.0
@@ -40,7 +40,7 @@ def main(holds: list[float]) -> None:
     api_port, app_port, prom_port = local.free_port(), local.free_port(), local.free_port()
     app = local.Service(
         name="metrics app",
-        argv=[sys.executable, "-m", "deployments.sandbox.metrics_app", str(app_port)],
+        argv=[sys.executable, "-m", "shipflow.deployments.sandbox.metrics_app", str(app_port)],
         ready=local.http_ready(f"http://127.0.0.1:{app_port}/metrics"),
         log_path=workdir / "app.log",
         cwd=ROOT,
@@ -54,7 +54,7 @@ def main(holds: list[float]) -> None:
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{api_port}/api"
         os.environ["PREFECT_HOME"] = str(workdir / "prefect-home")
         os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
-        from deployments.sandbox.fake_kube import FakeKube
+        from shipflow.deployments.sandbox.fake_kube import FakeKube
 
         fake = FakeKube(rollout_delay=0.3).start()
         kubeconfig = workdir / "kubeconfig"
@@ -80,12 +80,12 @@ def main(holds: list[float]) -> None:
 def measure(fake: object, app_port: int, prom_port: int, hold: float) -> float:
     from kubernetes import config as k8s_config
 
-    from deployments.sandbox.cluster import create_app
-    from deployments.sandbox.traffic import canary_share, traffic
-    from flows.promote_canary import promote_canary
     from shipflow.adapters.kubernetes import ClusterTarget
     from shipflow.adapters.prometheus import MetricsTarget
     from shipflow.core.analysis import CanaryPolicy, Step
+    from shipflow.deployments.sandbox.cluster import create_app
+    from shipflow.deployments.sandbox.traffic import canary_share, traffic
+    from shipflow.flows.promote_canary import promote_canary
     from tests.harness.prefect_api import start_in_background, wait_until
 
     class _App:  # the control side of the test app

@@ -49,8 +49,8 @@ def make_stack(root: Path, name: str, n: int) -> Path:
 
 def main(sizes: list[int]) -> None:
     with prefect_server() as workdir:
-        from flows.terraform_release import terraform_release
         from shipflow.adapters.terraform import find_terraform
+        from shipflow.flows.terraform_release import terraform_release
 
         terraform = find_terraform()
         shell_env = {**os.environ, "PATH": f"{Path(terraform.path).parent}:{os.environ['PATH']}"}

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from deployments import local  # noqa: E402
+from shipflow.deployments import local  # noqa: E402
 
 SECRET = "bench-secret"  # noqa: S105 - a benchmark's own throwaway key
 BARE = """
@@ -119,7 +119,7 @@ def main() -> None:
             argv=[
                 uvicorn,
                 "--factory",
-                "deployments.webhook:create_app",
+                "shipflow.deployments.webhook:create_app",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -122,7 +122,7 @@ def terraform_release_cmd(
     The run pauses with an approval form in the Prefect UI (approve, approver, comment);
     nothing is applied unless it is approved, and a plan whose state moved is refused.
     """
-    from flows.terraform_release import terraform_release
+    from shipflow.flows.terraform_release import terraform_release
 
     state = terraform_release(
         stack=stack,
@@ -152,7 +152,7 @@ def drift(
     resources and attribute paths are listed); pending: code not applied yet; error: the
     stack could not be planned (a held lock names its owner). Exit 2 when anything drifted.
     """
-    from flows.detect_drift import detect_drift
+    from shipflow.flows.detect_drift import detect_drift
 
     state = detect_drift(stacks=paths, max_parallel=max_parallel, return_state=True)
     if state.is_failed():
@@ -253,7 +253,7 @@ def webhook_serve(
     404). A verified merge to the default branch becomes the Prefect event
     shipflow.git.merged on PREFECT_API_URL; a redelivery does not make a second one.
     """
-    from deployments.webhook import serve
+    from shipflow.deployments.webhook import serve
 
     serve(host, port)
 
@@ -273,7 +273,7 @@ def demo(
     build_and_push → terraform_release (approved through the Prefect API as a reviewer
     would in the UI) → promote_canary 5 → 25 → 50 → 100 % with live analysis.
     """
-    from deployments.demo import run_demo
+    from shipflow.deployments.demo import run_demo
 
     def say(line: str) -> None:
         if not as_json:

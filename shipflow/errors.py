@@ -3,16 +3,24 @@
 ::
 
     ShipflowError
-     ├── ConfigError                       bad input: names the field and the allowed values
+     ├── ConfigError(field, problem)       bad input: names the field and the allowed values
      ├── PolicyViolation                   input is well-formed but a policy refuses it
      │    └── StalePlanError               the approved plan no longer matches file or state
+     ├── ConcurrencyBusy                   another run holds the slot (one apply per stack, …)
+     ├── WebhookRejected(status, reason)   a webhook request refused, with its HTTP status
+     ├── WebhookIgnored(reason)            a valid webhook that is not a merge (202, no event)
+     ├── ServiceError                      a local service (sandbox, tests) could not start
      └── AdapterError                      an outside system answered badly
           ├── TerraformError(command, returncode, stderr_tail)
           │    ├── StateLockedError(lock)  + Transient
           │    └── InitRequiredError       the working directory needs `terraform init`
           ├── PrometheusError(query, status)
           ├── KubernetesError(kind, name, status)
-          └── RegistryError(ref)
+          │    └── TransientKubernetesError  + Transient (409 conflict, 5xx, connection)
+          ├── BuildError(context)          an image build failed (the Dockerfile, a RUN step)
+          └── RegistryError(ref)           a push, pull or manifest read failed
+               ├── TransientRegistryError  + Transient (connection refused, 5xx)
+               └── DigestMismatch          tags of one build resolve to different digests
 
 ``Transient`` is a marker mixin: an error that carries it is safe to retry (the operation did
 not change anything). Prefect's ``retry_condition_fn`` reads it through :func:`is_transient`.
@@ -47,6 +55,27 @@ class PolicyViolation(ShipflowError):
 
 class StalePlanError(PolicyViolation):
     """The plan that was approved is not the plan (or the state) that would be applied."""
+
+
+class ConcurrencyBusy(ShipflowError):
+    """Another run holds the slot this run needs (one apply per stack, one canary per app)."""
+
+
+class WebhookRejected(ShipflowError):
+    """A webhook request is refused; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class WebhookIgnored(ShipflowError):
+    """A valid webhook request about something that is not a merge (202, no event)."""
+
+
+class ServiceError(ShipflowError):
+    """A local service (the sandbox's, or the test suite's) could not be started."""
 
 
 class AdapterError(ShipflowError):
@@ -112,12 +141,28 @@ class TransientKubernetesError(KubernetesError, Transient):
     """A Kubernetes request that may succeed when repeated (conflict, 5xx, connection)."""
 
 
+class BuildError(AdapterError):
+    """An image build failed: the Dockerfile, a RUN step, or the builder itself."""
+
+    def __init__(self, context: str, message: str) -> None:
+        self.context = context
+        super().__init__(f"build of {context} failed: {message}")
+
+
 class RegistryError(AdapterError):
-    """A container registry refused or failed a request."""
+    """A container registry refused or failed a request (push, pull, manifest read)."""
 
     def __init__(self, ref: str, message: str) -> None:
         self.ref = ref
         super().__init__(f"registry {ref}: {message}")
+
+
+class TransientRegistryError(RegistryError, Transient):
+    """A registry request that may succeed when repeated (connection refused, 5xx)."""
+
+
+class DigestMismatch(RegistryError):
+    """Tags pushed from one build resolve to different digests in the registry."""
 
 
 def is_transient(exc: BaseException | None) -> bool:

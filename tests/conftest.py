@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments import local
-from deployments.local import Service
-from deployments.sandbox.cluster import KubeApp, create_app
-from deployments.sandbox.fake_kube import FakeKube
+from shipflow.deployments import local
+from shipflow.deployments.local import Service
+from shipflow.deployments.sandbox.cluster import KubeApp, create_app
+from shipflow.deployments.sandbox.fake_kube import FakeKube
 from tests.harness.stacks import S3Stack, make_s3_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +108,7 @@ def metrics_app() -> Iterator[MetricsApp]:
     port = local.free_port()
     service = Service(
         name="metrics app",
-        argv=[sys.executable, "-m", "deployments.sandbox.metrics_app", str(port)],
+        argv=[sys.executable, "-m", "shipflow.deployments.sandbox.metrics_app", str(port)],
         ready=local.http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
         log_path=SESSION_DIR / "metrics-app.log",
         cwd=ROOT,
@@ -194,7 +194,7 @@ def kube_app(fake_kube: FakeKube) -> KubeApp:
 @pytest.fixture(scope="session")
 def base_image() -> str:
     """A base image made locally from busybox-static (no public registry is reachable)."""
-    from deployments.sandbox.images import make_base_image
+    from shipflow.deployments.sandbox.images import make_base_image
 
     return make_base_image(local.require_binary("buildah"), local.require_binary("busybox"))
 

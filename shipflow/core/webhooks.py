@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shipflow.errors import WebhookIgnored, WebhookRejected
+
 # Namespace for event ids derived from delivery ids: the same delivery, the same event id.
 DELIVERY_NAMESPACE = uuid.UUID("6f1c2a5e-4b7d-4c1e-9a0b-5d3e8f2a7c91")
 
@@ -35,43 +37,30 @@ class Merge(BaseModel):
         return uuid.uuid5(DELIVERY_NAMESPACE, self.delivery)
 
 
-class Rejected(Exception):
-    """The request is refused; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class Ignored(Exception):
-    """A valid request about something that is not a merge (answered 202, no event)."""
-
-
 def verify_hmac(body: bytes, secret: str, signature: str | None, prefix: str = "sha256=") -> None:
     """HMAC-SHA256 of the raw body, compared in constant time."""
     if not signature:
-        raise Rejected(401, "missing signature")
+        raise WebhookRejected(401, "missing signature")
     expected = prefix + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
-        raise Rejected(401, "signature does not match the body")
+        raise WebhookRejected(401, "signature does not match the body")
 
 
 def verify_token(secret: str, token: str | None) -> None:
     """GitLab's shared token (``X-Gitlab-Token``), compared in constant time."""
     if not token:
-        raise Rejected(401, "missing token")
+        raise WebhookRejected(401, "missing token")
     if not hmac.compare_digest(secret.encode(), token.encode()):
-        raise Rejected(401, "token does not match")
+        raise WebhookRejected(401, "token does not match")
 
 
 def _json(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Rejected(400, f"body is not JSON: {exc}") from None
+        raise WebhookRejected(400, f"body is not JSON: {exc}") from None
     if not isinstance(payload, dict):
-        raise Rejected(400, "body is not a JSON object")
+        raise WebhookRejected(400, "body is not a JSON object")
     return payload
 
 
@@ -87,35 +76,35 @@ def _paths(commits: Any) -> tuple[str, ...]:
 def github_merge(event: str | None, delivery: str | None, body: bytes) -> Merge:
     """A GitHub ``push`` to the default branch, or a merged ``pull_request``."""
     if not delivery:
-        raise Rejected(400, "missing X-GitHub-Delivery")
+        raise WebhookRejected(400, "missing X-GitHub-Delivery")
     payload = _json(body)
     repo = (payload.get("repository") or {}).get("full_name")
     default = (payload.get("repository") or {}).get("default_branch", "main")
     if event == "ping":
-        raise Ignored("ping")
+        raise WebhookIgnored("ping")
     if event == "push":
         ref = str(payload.get("ref", ""))
         if ref != f"refs/heads/{default}":
-            raise Ignored(f"push to {ref}, not to {default}")
+            raise WebhookIgnored(f"push to {ref}, not to {default}")
         if payload.get("deleted"):
-            raise Ignored("branch deleted")
+            raise WebhookIgnored("branch deleted")
         sha = payload.get("after")
         author = ((payload.get("pusher") or {}).get("name")) or "unknown"
         paths = _paths(payload.get("commits"))
     elif event == "pull_request":
         pr = payload.get("pull_request") or {}
         if payload.get("action") != "closed" or not pr.get("merged"):
-            raise Ignored("pull request not merged")
+            raise WebhookIgnored("pull request not merged")
         if (pr.get("base") or {}).get("ref") != default:
-            raise Ignored("merged into another branch")
+            raise WebhookIgnored("merged into another branch")
         sha = pr.get("merge_commit_sha")
         ref = f"refs/heads/{default}"
         author = (pr.get("merged_by") or {}).get("login") or "unknown"
         paths = ()
     else:
-        raise Ignored(f"event {event!r} is not a merge")
+        raise WebhookIgnored(f"event {event!r} is not a merge")
     if not repo or not sha:
-        raise Rejected(400, "payload lacks repository.full_name or the commit sha")
+        raise WebhookRejected(400, "payload lacks repository.full_name or the commit sha")
     return Merge(
         repo=str(repo),
         sha=str(sha),
@@ -136,22 +125,22 @@ def gitlab_merge(event: str | None, body: bytes, delivery: str | None) -> Merge:
     if kind == "push":
         ref = str(payload.get("ref", ""))
         if ref != f"refs/heads/{default}":
-            raise Ignored(f"push to {ref}, not to {default}")
+            raise WebhookIgnored(f"push to {ref}, not to {default}")
         sha = payload.get("checkout_sha") or payload.get("after")
         author = payload.get("user_username") or "unknown"
         paths = _paths(payload.get("commits"))
     elif kind == "merge_request":
         attrs = payload.get("object_attributes") or {}
         if attrs.get("action") != "merge" or attrs.get("target_branch") != default:
-            raise Ignored("merge request not merged into the default branch")
+            raise WebhookIgnored("merge request not merged into the default branch")
         sha = attrs.get("merge_commit_sha") or (attrs.get("last_commit") or {}).get("id")
         ref = f"refs/heads/{default}"
         author = (payload.get("user") or {}).get("username") or "unknown"
         paths = ()
     else:
-        raise Ignored(f"event {event or kind!r} is not a merge")
+        raise WebhookIgnored(f"event {event or kind!r} is not a merge")
     if not repo or not sha:
-        raise Rejected(400, "payload lacks project.path_with_namespace or the commit sha")
+        raise WebhookRejected(400, "payload lacks project.path_with_namespace or the commit sha")
     # GitLab's Idempotency-Key / X-Gitlab-Event-UUID identify a delivery; else the content.
     delivery = delivery or hashlib.sha256(body).hexdigest()
     return Merge(
@@ -169,7 +158,7 @@ def generic_merge(delivery: str | None, body: bytes) -> Merge:
     payload = _json(body)
     missing = [k for k in ("repo", "sha", "ref") if not payload.get(k)]
     if missing:
-        raise Rejected(400, f"missing field(s): {', '.join(missing)}")
+        raise WebhookRejected(400, f"missing field(s): {', '.join(missing)}")
     return Merge(
         repo=str(payload["repo"]),
         sha=str(payload["sha"]),

@@ -10,8 +10,6 @@ import httpx
 import pytest
 from kubernetes import client as k8s
 
-from deployments.sandbox.cluster import APP, KubeApp
-from deployments.sandbox.fake_kube import FakeKube
 from shipflow.adapters.kubernetes import (
     Deployments,
     GatewayRouter,
@@ -21,6 +19,8 @@ from shipflow.adapters.kubernetes import (
     RouterSpec,
     make_router,
 )
+from shipflow.deployments.sandbox.cluster import APP, KubeApp
+from shipflow.deployments.sandbox.fake_kube import FakeKube
 from shipflow.errors import ConfigError, KubernetesError, TransientKubernetesError, is_transient
 
 

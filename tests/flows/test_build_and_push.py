@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deployments import local
-from flows.build_and_push import build_and_push
 from shipflow.adapters.images import Registry
+from shipflow.deployments import local
+from shipflow.flows.build_and_push import build_and_push
 from tests.conftest import Registry as RegistryService
 from tests.harness.prefect_api import artifacts, events, logs
 

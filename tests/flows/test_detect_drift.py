@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from prefect.blocks.system import Secret
 
-from flows.detect_drift import detect_drift
 from shipflow.adapters.terraform import Terraform, find_terraform
+from shipflow.flows.detect_drift import detect_drift
 from tests.harness.prefect_api import artifacts, events
 from tests.harness.stacks import make_s3_stack
 from tests.harness.tfprovider.install import PROVIDER_BLOCK, install

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from deployments import local
-from deployments.sandbox.cluster import APP, KubeApp
-from deployments.sandbox.fake_kube import FakeKube
-from deployments.sandbox.traffic import canary_share, traffic
-from flows.promote_canary import promote_canary, reconcile_canary
 from shipflow.adapters.kubernetes import ClusterTarget, Deployments, RouterSpec, make_router
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.core.analysis import CanaryPolicy, Step
+from shipflow.deployments import local
+from shipflow.deployments.sandbox.cluster import APP, KubeApp
+from shipflow.deployments.sandbox.fake_kube import FakeKube
+from shipflow.deployments.sandbox.traffic import canary_share, traffic
+from shipflow.flows.promote_canary import promote_canary, reconcile_canary
 from tests.conftest import ROOT, MetricsApp, Prometheus
 from tests.harness.prefect_api import artifacts, events, start_in_background, wait_until
 
@@ -227,7 +227,7 @@ def test_a_killed_flow_leaves_no_traffic_once_reconciled(
     metrics_label = label()
     script = tmp_path / "run.py"
     script.write_text(
-        "from flows.promote_canary import promote_canary\n"
+        "from shipflow.flows.promote_canary import promote_canary\n"
         "from shipflow.adapters.kubernetes import ClusterTarget\n"
         "from shipflow.adapters.prometheus import MetricsTarget\n"
         "from shipflow.core.analysis import CanaryPolicy, Step\n"

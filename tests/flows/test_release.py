@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from deployments.sandbox.cluster import APP, KubeApp
-from deployments.sandbox.fake_kube import FakeKube
-from deployments.sandbox.traffic import traffic
-from flows.release import release
 from shipflow.adapters.images import Registry
 from shipflow.adapters.kubernetes import Deployments
+from shipflow.deployments.sandbox.cluster import APP, KubeApp
+from shipflow.deployments.sandbox.fake_kube import FakeKube
+from shipflow.deployments.sandbox.traffic import traffic
+from shipflow.flows.release import release
 from tests.conftest import MetricsApp, Moto, Prometheus
 from tests.conftest import Registry as RegistryService
 from tests.harness.prefect_api import artifacts

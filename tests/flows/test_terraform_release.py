@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from prefect.blocks.system import Secret
 
-from flows.terraform_release import terraform_release
 from shipflow.adapters.terraform import Terraform, find_terraform
+from shipflow.flows.terraform_release import terraform_release
 from tests.harness.prefect_api import (
     artifacts,
     events,

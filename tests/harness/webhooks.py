@@ -16,8 +16,8 @@ import httpx
 import uvicorn
 from pydantic import SecretStr
 
-from deployments import local
-from deployments.webhook import WebhookSettings, create_app
+from shipflow.deployments import local
+from shipflow.deployments.webhook import WebhookSettings, create_app
 
 SECRET = "gh-webhook-s3cret"
 

@@ -28,8 +28,8 @@ from typing import Any
 import boto3
 import httpx
 
-from deployments import local
-from deployments.sandbox.images import make_base_image
+from shipflow.deployments import local
+from shipflow.deployments.sandbox.images import make_base_image
 
 DEMO_SHA = "5b1e0c3a9d7f2468ace013579bdf2468ace01357"
 
@@ -128,7 +128,7 @@ class Sandbox:
 
 @contextmanager
 def _services(workdir: Path, say: Callable[[str], None]) -> Iterator[Sandbox]:
-    from deployments.sandbox.fake_kube import FakeKube
+    from shipflow.deployments.sandbox.fake_kube import FakeKube
 
     with ExitStack() as stack:
         api_url = os.environ.get("PREFECT_API_URL", "")
@@ -148,7 +148,12 @@ def _services(workdir: Path, say: Callable[[str], None]) -> Iterator[Sandbox]:
             local.running(
                 local.Service(
                     name="metrics app",
-                    argv=[sys.executable, "-m", "deployments.sandbox.metrics_app", str(app)],
+                    argv=[
+                        sys.executable,
+                        "-m",
+                        "shipflow.deployments.sandbox.metrics_app",
+                        str(app),
+                    ],
                     ready=local.http_ready(f"http://127.0.0.1:{app}/metrics"),
                     log_path=workdir / "metrics-app.log",
                 )
@@ -212,9 +217,9 @@ def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
     reviewer would."""
     from kubernetes import config as k8s_config
 
-    from deployments.sandbox.cluster import APP, create_app
-    from deployments.sandbox.traffic import MetricsAppClient, traffic
     from shipflow.adapters.kubernetes import Deployments
+    from shipflow.deployments.sandbox.cluster import APP, create_app
+    from shipflow.deployments.sandbox.traffic import MetricsAppClient, traffic
 
     workdir = Path(tempfile.mkdtemp(prefix="shipflow-demo-"))
     with ExitStack() as stack:
@@ -258,7 +263,7 @@ def _release(api_url: str, repo: Path, result: DemoResult, say: Callable[[str], 
     with temporary_settings(
         updates={PREFECT_API_URL: api_url, PREFECT_HOME: Path(result.workdir) / "prefect-home"}
     ):
-        from flows.release import release
+        from shipflow.flows.release import release
 
         approver.start()
         say(f"merge {DEMO_SHA[:12]} of shop/web landed on main: releasing")

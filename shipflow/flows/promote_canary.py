@@ -13,12 +13,12 @@ from prefect.input import RunInput
 from prefect.states import Completed, Failed
 from pydantic import Field
 
-from flows.pauses import end_after_expired_pause
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.core.analysis import CanaryPolicy, Decision, Measurement, assess_step
+from shipflow.flows.pauses import end_after_expired_pause
 from shipflow.settings import load_settings
-from tasks.canary import (
+from shipflow.tasks.canary import (
     Canary,
     deploy_canary,
     measure_canary,
@@ -29,7 +29,7 @@ from tasks.canary import (
     rollback_canary,
     set_canary_weight,
 )
-from tasks.common import emit, ensure_limit, hold_limit
+from shipflow.tasks.common import emit, ensure_limit, hold_limit
 
 
 class CanaryDecision(RunInput):

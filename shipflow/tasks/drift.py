@@ -10,17 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.blocks.system import Secret
-from prefect.cache_policies import NO_CACHE
 from prefect.variables import Variable
 
 from shipflow.core.drift import DriftReport, DriftStatus, classify_drift, error_report
+from shipflow.core.names import slug
 from shipflow.errors import ShipflowError, StateLockedError
 from shipflow.settings import load_settings
-from tasks.common import emit
-from tasks.terraform import Stack, resolve_stack
+from shipflow.tasks.common import emit, load_secret, shipflow_task
+from shipflow.tasks.terraform import Stack, resolve_stack
 
 
 def discover_stacks(stacks: Sequence[str], stack_glob: str | None) -> list[Stack]:
@@ -49,7 +48,7 @@ def _has_state(path: Path) -> bool:
     return False
 
 
-@task(name="scan_stacks", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="scan_stacks")
 def scan_stacks(stacks: Sequence[Stack], max_parallel: int) -> list[DriftReport]:
     """Scan every stack, ``max_parallel`` Terraform processes at a time, logging each result
     as it comes. One task for the whole pool: a task run per stack would cost more than the
@@ -93,7 +92,7 @@ def scan_stack(stack: Stack) -> DriftReport:
     return report
 
 
-@task(name="publish_drift", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="publish_drift")
 def publish_drift(stacks: Sequence[Stack], reports: Sequence[DriftReport]) -> None:
     """A table of every stack, a markdown diff per drifted stack, an event per drifted stack."""
     create_table_artifact(
@@ -121,17 +120,22 @@ def publish_drift(stacks: Sequence[Stack], reports: Sequence[DriftReport]) -> No
 
 
 def _variable_name(stack: Stack) -> str:
-    return f"shipflow_drift_{stack.key.replace('-', '_')}"[:255]
+    return f"shipflow_drift_{slug(stack.name, sep='_', fallback='stack')}"[:255]
 
 
-@task(name="notify_drift", cache_policy=NO_CACHE, persist_result=False, retries=2)
+def _retry_notification(*_: object) -> bool:
+    """A chat message posted twice is harmless; one lost to a blip is not."""
+    return True
+
+
+@shipflow_task(name="notify_drift", retries=2, retry_when=_retry_notification)
 def notify_drift(
     stacks: Sequence[Stack], reports: Sequence[DriftReport], webhook_block: str
 ) -> list[str]:
     """POST a Slack-compatible message for each stack whose drift is new (its fingerprint
     differs from the one last reported, kept in a Prefect Variable). A stack found clean
     again forgets its drift, so the next drift is reported. Returns the stacks notified."""
-    url = str(Secret.load(webhook_block, _sync=True).get())  # type: ignore[call-arg,union-attr]
+    url = str(load_secret(webhook_block, field="notify_block"))
     sent = []
     for stack, report in zip(stacks, reports, strict=True):
         name = _variable_name(stack)

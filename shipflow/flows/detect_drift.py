@@ -10,7 +10,7 @@ from prefect.states import Completed, Failed
 
 from shipflow.core.drift import DriftStatus
 from shipflow.errors import ConfigError
-from tasks.drift import discover_stacks, notify_drift, publish_drift, scan_stacks
+from shipflow.tasks.drift import discover_stacks, notify_drift, publish_drift, scan_stacks
 
 
 @flow(name="detect_drift")

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.variables import Variable
 
-from tasks.common import ensure_limit, hold_limit
+from shipflow.core.names import slug
+from shipflow.tasks.common import ensure_limit, hold_limit, shipflow_task
 
 
 def _name(service: str) -> str:
-    return "shipflow_release_" + re.sub(r"[^a-z0-9_]+", "_", service.lower())
+    return "shipflow_release_" + slug(service, sep="_")
 
 
-@task(name="claim_release", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="claim_release")
 def claim_release(service: str, sha: str) -> str | None:
     """Mark ``sha`` as releasing for ``service``; the reason to skip if it already is released
     or releasing (a redelivered webhook, a second trigger). Atomic per service."""
-    limit = ensure_limit(f"shipflow-release-claim-{_name(service)[17:]}".replace("_", "-"))
+    limit = ensure_limit(f"shipflow-release-claim-{slug(service)}")
     with hold_limit(limit, wait_seconds=30):
         record: Any = Variable.get(_name(service), default=None)
         if (
@@ -38,12 +36,12 @@ def claim_release(service: str, sha: str) -> str | None:
     return None
 
 
-@task(name="finish_release", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="finish_release")
 def finish_release(service: str, sha: str, state: str) -> None:
     Variable.set(_name(service), {"sha": sha, "state": state}, overwrite=True)
 
 
-@task(name="publish_release", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="publish_release")
 def publish_release(repo: str, sha: str, rows: list[dict[str, str]]) -> None:
     lines = [
         f"# Release of `{repo}` at `{sha[:12]}`",

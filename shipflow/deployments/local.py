@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from shipflow.adapters.binaries import find_binary
+from shipflow.adapters.waiting import Timeout, poll_until
+from shipflow.errors import ServiceError
 
 APT_PACKAGES = {
     "prometheus": "prometheus",
@@ -31,10 +32,6 @@ APT_PACKAGES = {
 }
 
 
-class ServiceError(RuntimeError):
-    """A local service could not be started."""
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -43,11 +40,7 @@ def free_port() -> int:
 
 def require_binary(name: str) -> str:
     """The path of ``name``; if missing, an error naming the package that provides it."""
-    path = shutil.which(name) or (
-        str(Path(sys.executable).with_name(name))
-        if Path(sys.executable).with_name(name).exists()
-        else None
-    )
+    path = find_binary(name)
     if path is None:
         package = APT_PACKAGES.get(name)
         hint = (
@@ -105,20 +98,24 @@ class Service:
             cwd=self.cwd,
             start_new_session=True,
         )
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def started() -> bool:
+            if proc.poll() is not None:
                 raise ServiceError(
-                    f"{self.name} exited with {self.proc.returncode} during start-up; "
+                    f"{self.name} exited with {proc.returncode} during start-up; "
                     f"its log ({self.log_path}) ends with:\n{self.log_tail()}"
                 )
-            if self.ready():
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise ServiceError(
-            f"{self.name} was not ready after {self.timeout:.0f}s; log tail:\n{self.log_tail()}"
-        )
+            return self.ready()
+
+        try:
+            poll_until(started, timeout=self.timeout, interval=0.1)
+        except Timeout:
+            self.stop()
+            raise ServiceError(
+                f"{self.name} was not ready after {self.timeout:.0f}s; log tail:\n{self.log_tail()}"
+            ) from None
+        return self
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -10,8 +10,8 @@ from typing import Protocol
 
 import httpx
 
-from deployments.sandbox.cluster import APP
-from deployments.sandbox.fake_kube import FakeKube
+from shipflow.deployments.sandbox.cluster import APP
+from shipflow.deployments.sandbox.fake_kube import FakeKube
 
 
 class TrafficControl(Protocol):

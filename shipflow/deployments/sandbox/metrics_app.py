@@ -1,8 +1,8 @@
 """A test app that serves traffic for a stable and a canary version and exposes its metrics.
 
-Run as ``python -m deployments.sandbox.metrics_app PORT``. A background loop plays the traffic each
-version receives (requests/s, error rate, latency), recording it exactly as an instrumented
-service would: ``http_requests_total{app,version,status}`` and the
+Run as ``python -m shipflow.deployments.sandbox.metrics_app PORT``. A background loop plays the
+traffic each version receives (requests/s, error rate, latency), recording it exactly as an
+instrumented service would: ``http_requests_total{app,version,status}`` and the
 ``http_request_duration_seconds`` histogram. ``POST /control`` with a JSON body changes one
 app version's behaviour while it runs, e.g. ``{"app": "shop", "version": "canary",
 "error_rate": 0.3}`` (tests use an app name of their own so they do not disturb each other);

@@ -5,19 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.blocks.system import Secret
-from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
 from shipflow.adapters.images import Buildah, Credentials, ImageRef, Inspection, Registry, hadolint
 from shipflow.core.images import Finding, final_base, scan_image
 from shipflow.errors import ConfigError, PolicyViolation, RegistryError
 from shipflow.settings import load_settings
-from tasks.common import emit, retry_if_transient
-
-RETRY_DELAY = load_settings().retry_delay_seconds
+from shipflow.tasks.common import emit, load_secret, shipflow_task
 
 
 def builder() -> Buildah:
@@ -28,10 +24,7 @@ def registry_credentials(block: str | None) -> Credentials | None:
     """Credentials from a Prefect Secret block holding ``{"username": ..., "password": ...}``."""
     if not block:
         return None
-    try:
-        value: Any = Secret.load(block, _sync=True).get()  # type: ignore[call-arg,union-attr]
-    except ValueError as exc:
-        raise ConfigError("registry_credentials", f"no Secret block named {block!r}") from exc
+    value: Any = load_secret(block, field="registry_credentials")
     if not isinstance(value, dict) or not {"username", "password"} <= set(value):
         raise ConfigError(
             "registry_credentials", f"block {block!r} must hold {{'username', 'password'}}"
@@ -39,7 +32,7 @@ def registry_credentials(block: str | None) -> Credentials | None:
     return Credentials(str(value["username"]), SecretStr(str(value["password"])), block)
 
 
-@task(name="lint_dockerfile", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="lint_dockerfile")
 def lint_dockerfile(dockerfile: Path, threshold: str) -> None:
     """hadolint as a gate: any finding at or above ``threshold`` stops the build."""
     findings = hadolint(dockerfile, threshold)
@@ -52,7 +45,7 @@ def lint_dockerfile(dockerfile: Path, threshold: str) -> None:
         )
 
 
-@task(name="build_image", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="build_image")
 def build_image(
     context: Path, dockerfile: Path, local_name: str, build_args: dict[str, str]
 ) -> Inspection:
@@ -62,7 +55,7 @@ def build_image(
     return tool.inspect(local_name, final_base(dockerfile.read_text()))
 
 
-@task(name="scan_image", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="scan_image")
 def scan_for_secrets(local_name: str, inspection: Inspection) -> list[Finding]:
     """Refuse the image (before any push) when it carries something secret-looking."""
     findings = scan_image(
@@ -82,14 +75,7 @@ def scan_for_secrets(local_name: str, inspection: Inspection) -> list[Finding]:
     return findings
 
 
-@task(
-    name="push_image",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAY,
-    retry_condition_fn=retry_if_transient,  # connection refused, 5xx; never 401/403
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@shipflow_task(name="push_image", retries=3)  # connection refused, 5xx; never 401/403
 def push_image(local_name: str, repository: str, tag: str, credentials_block: str | None) -> str:
     """Push one tag; returns the digest buildah saw the registry store."""
     destination = f"{repository}:{tag}"
@@ -103,14 +89,7 @@ def push_image(local_name: str, repository: str, tag: str, credentials_block: st
         raise
 
 
-@task(
-    name="verify_push",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAY,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@shipflow_task(name="verify_push", retries=3)
 def verify_push(repository: str, tag: str, digest: str, credentials_block: str | None) -> ImageRef:
     """Read the manifest back: the tag must resolve to exactly the pushed digest."""
     ref = ImageRef(repository=repository, tag=tag, digest=digest)
@@ -125,7 +104,7 @@ def verify_push(repository: str, tag: str, digest: str, credentials_block: str |
     return ref
 
 
-@task(name="publish_image", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="publish_image")
 def publish_image(refs: list[ImageRef], inspection: Inspection) -> None:
     pinned = refs[0].pinned
     create_markdown_artifact(

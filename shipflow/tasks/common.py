@@ -1,10 +1,11 @@
-"""What every shipflow task shares: the retry rule and the way events are emitted."""
+"""What every shipflow task shares: the task policy and retry rule, Secret blocks, events and
+global concurrency limits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
@@ -13,11 +14,11 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.concurrency.sync import concurrency
 from prefect.events import emit_event as _emit_event
 
-from shipflow.errors import ShipflowError, is_transient
+from shipflow.errors import ConcurrencyBusy, ConfigError, is_transient
+from shipflow.settings import load_settings
 
-
-class ConcurrencyBusy(ShipflowError):
-    """Another run holds the slot this run needs (one apply per stack, one canary per app)."""
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -30,6 +31,46 @@ def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any
             return False
         exc = result if isinstance(result, BaseException) else None
     return is_transient(exc)
+
+
+RetryCondition = Callable[[Task[Any, Any], TaskRun, State[Any]], bool]
+
+
+def shipflow_task(
+    name: str,
+    *,
+    retries: int = 0,
+    retry_when: RetryCondition = retry_if_transient,
+    **options: Any,
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """shipflow's task policy: never cached and results never persisted (they can hold live
+    clients or values read next to secrets); retried ``retries`` times,
+    ``SHIPFLOW_RETRY_DELAY_SECONDS`` apart, and only when ``retry_when`` says the failure is
+    safe to repeat (by default: the error is marked ``Transient``)."""
+    if retries:
+        options |= {
+            "retries": retries,
+            "retry_delay_seconds": load_settings().retry_delay_seconds,
+            "retry_condition_fn": retry_when,
+        }
+    decorate: Callable[[Callable[P, R]], Task[P, R]] = task(
+        name=name, cache_policy=NO_CACHE, persist_result=False, **options
+    )
+    return decorate
+
+
+def load_secret(block: str, *, field: str) -> Any:
+    """The value held by the Prefect Secret block ``block`` (a string, or the JSON it holds).
+
+    A missing block is a ConfigError naming ``field``, the setting or parameter that named it.
+    The value is returned to the caller only: never log it, never put it in an error.
+    """
+    from prefect.blocks.system import Secret
+
+    try:
+        return Secret.load(block, _sync=True).get()  # type: ignore[call-arg,union-attr]
+    except ValueError as exc:
+        raise ConfigError(field, f"no Secret block named {block!r}") from exc
 
 
 def emit(
@@ -48,7 +89,7 @@ def emit(
     _emit_event(event=event, resource=resource, payload=dict(payload or {}))
 
 
-@task(name="ensure_concurrency_limit", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="ensure_concurrency_limit")
 def ensure_limit(name: str, limit: int = 1) -> str:
     """Create the global concurrency limit ``name`` if it does not exist yet; returns it."""
     with get_client(sync_client=True) as client:

@@ -9,8 +9,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from shipflow.core.images import plan_tags
-from shipflow.errors import ConfigError
-from tasks.images import (
+from shipflow.errors import ConfigError, DigestMismatch
+from shipflow.tasks.images import (
     build_image,
     lint_dockerfile,
     publish_image,
@@ -68,7 +68,10 @@ def build_and_push(
         digest = push_image(local_name, repository, tag, registry_credentials)
         refs.append(verify_push(repository, tag, digest, registry_credentials))
     if len({r.digest for r in refs}) != 1:
-        raise ConfigError("tags", "tags of one build resolve to different digests")
+        digests = ", ".join(sorted({r.digest for r in refs}))
+        raise DigestMismatch(
+            repository, f"tags of one build resolve to different digests: {digests}"
+        )
     publish_image(refs, inspection)
     logger.info("Built once, pushed as %s", ", ".join(tags))
     return refs[0].model_dump() | {"pinned": refs[0].pinned, "tags": tags}

@@ -35,9 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shipflow.core.webhooks import (
-    Ignored,
     Merge,
-    Rejected,
     generic_merge,
     github_merge,
     gitlab_merge,
@@ -45,6 +43,8 @@ from shipflow.core.webhooks import (
     verify_hmac,
     verify_token,
 )
+from shipflow.errors import WebhookIgnored, WebhookRejected
+from shipflow.tasks.common import load_secret
 
 logger = logging.getLogger("shipflow.webhook")
 
@@ -174,17 +174,17 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise Rejected(413, f"body over {settings.max_body_bytes} bytes")
+            raise WebhookRejected(413, f"body over {settings.max_body_bytes} bytes")
         body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > settings.max_body_bytes:
-                raise Rejected(413, f"body over {settings.max_body_bytes} bytes")
+                raise WebhookRejected(413, f"body over {settings.max_body_bytes} bytes")
         return body
 
     def github(request: Request, body: bytes) -> Merge:
         if settings.github_secret is None:
-            raise Rejected(404, "GitHub webhooks are not configured")
+            raise WebhookRejected(404, "GitHub webhooks are not configured")
         verify_hmac(
             body,
             settings.github_secret.get_secret_value(),
@@ -196,7 +196,7 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
 
     def gitlab(request: Request, body: bytes) -> Merge:
         if settings.gitlab_token is None:
-            raise Rejected(404, "GitLab webhooks are not configured")
+            raise WebhookRejected(404, "GitLab webhooks are not configured")
         verify_token(
             settings.gitlab_token.get_secret_value(), request.headers.get("x-gitlab-token")
         )
@@ -207,7 +207,7 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
 
     def generic(request: Request, body: bytes) -> Merge:
         if settings.generic_secret is None:
-            raise Rejected(404, "generic webhooks are not configured")
+            raise WebhookRejected(404, "generic webhooks are not configured")
         verify_hmac(
             body,
             settings.generic_secret.get_secret_value(),
@@ -219,9 +219,9 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
         async def handle(request: Request) -> JSONResponse:
             try:
                 merge = parse(request, await read_body(request))
-            except Rejected as exc:
+            except WebhookRejected as exc:
                 return JSONResponse({"status": "rejected", "reason": exc.reason}, exc.status)
-            except Ignored as exc:
+            except WebhookIgnored as exc:
                 return JSONResponse({"status": "ignored", "reason": str(exc)}, 202)
             event = merge_event(merge, datetime.now(UTC).isoformat())
             if not outbox.accept(merge.delivery, event):
@@ -249,18 +249,11 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
 
 def _with_block_secrets(settings: WebhookSettings) -> WebhookSettings:
     """Fill each secret not given in the environment from its Prefect Secret block."""
-    from prefect.blocks.system import Secret
-
     updates: dict[str, SecretStr] = {}
     for field in ("github_secret", "gitlab_token", "generic_secret"):
         block = getattr(settings, f"{field}_block")
         if getattr(settings, field) is None and block:
-            try:
-                value = Secret.load(block, _sync=True).get()  # type: ignore[call-arg,union-attr]
-            except ValueError as exc:
-                raise RuntimeError(
-                    f"SHIPFLOW_WEBHOOK_{field.upper()}_BLOCK: no Secret block named {block!r}"
-                ) from exc
+            value = load_secret(block, field=f"SHIPFLOW_WEBHOOK_{field.upper()}_BLOCK")
             updates[field] = SecretStr(str(value))
     return settings.model_copy(update=updates) if updates else settings
 

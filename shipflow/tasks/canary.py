@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import (
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.cache_policies import NO_CACHE
 
 from shipflow.adapters.kubernetes import (
     ClusterTarget,
@@ -26,11 +24,9 @@ from shipflow.adapters.kubernetes import (
 )
 from shipflow.adapters.prometheus import MetricsTarget, PrometheusMetrics
 from shipflow.core.analysis import CanaryPolicy, Measurement, error_measurement, measure
+from shipflow.core.names import slug
 from shipflow.errors import PrometheusError
-from shipflow.settings import load_settings
-from tasks.common import emit, retry_if_transient
-
-RETRY_DELAY = load_settings().retry_delay_seconds
+from shipflow.tasks.common import emit, shipflow_task
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class Canary:
 
     @property
     def key(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", f"{self.cluster.namespace}-{self.app}".lower()).strip("-")
+        return slug(f"{self.cluster.namespace}-{self.app}")
 
     def deployments(self) -> Deployments:
         return Deployments(api_client(self.cluster), self.cluster.namespace)
@@ -69,14 +65,7 @@ class Canary:
         )
 
 
-@task(
-    name="deploy_canary",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAY,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@shipflow_task(name="deploy_canary", retries=3)
 def deploy_canary(canary: Canary, policy: CanaryPolicy) -> str:
     """Create the canary Deployment from the stable one with the new image, with no traffic
     yet, and wait until its rollout is complete. Returns the stable image (for the record)."""
@@ -103,14 +92,7 @@ def deploy_canary(canary: Canary, policy: CanaryPolicy) -> str:
     return stable_image
 
 
-@task(
-    name="set_canary_weight",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAY,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@shipflow_task(name="set_canary_weight", retries=3)
 def set_canary_weight(canary: Canary, weight: int) -> int:
     """Send ``weight`` % of traffic to the canary; returns the weight that really applies."""
     router = canary.router()
@@ -122,7 +104,7 @@ def set_canary_weight(canary: Canary, weight: int) -> int:
     return actual
 
 
-@task(name="measure_canary", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="measure_canary")
 def measure_canary(canary: Canary, policy: CanaryPolicy, weight: int) -> Measurement:
     """One check of the canary against the stable baseline. Never raises for Prometheus
     trouble: a failed query is an ERROR measurement, and the policy decides what a run of
@@ -148,14 +130,7 @@ def rollback(canary: Canary) -> None:
         deployments.scale(canary.canary_name, 0)
 
 
-@task(
-    name="rollback_canary",
-    retries=5,
-    retry_delay_seconds=RETRY_DELAY,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@shipflow_task(name="rollback_canary", retries=5)
 def rollback_canary(canary: Canary, reason: str, weight: int | None) -> None:
     """Roll back (see :func:`rollback`) and say so; ``weight`` None when it is not known."""
     rollback(canary)
@@ -168,14 +143,7 @@ def rollback_canary(canary: Canary, reason: str, weight: int | None) -> None:
     )
 
 
-@task(
-    name="promote_stable",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAY,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@shipflow_task(name="promote_stable", retries=3)
 def promote_stable(canary: Canary, policy: CanaryPolicy) -> None:
     """Stable takes the canary's image; once its rollout is complete all traffic goes to it
     and the canary is scaled to zero."""
@@ -186,7 +154,7 @@ def promote_stable(canary: Canary, policy: CanaryPolicy) -> None:
     emit("shipflow.canary.promoted", canary.resource_id, payload={"image": canary.image})
 
 
-@task(name="publish_progress", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="publish_progress")
 def publish_progress(canary: Canary, weight: int, artifact_id: UUID | None) -> UUID:
     """The canary's current weight as a progress bar in the UI."""
     if artifact_id is None:
@@ -201,7 +169,7 @@ def publish_progress(canary: Canary, weight: int, artifact_id: UUID | None) -> U
     return artifact_id
 
 
-@task(name="publish_measurements", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="publish_measurements")
 def publish_measurements(canary: Canary, measurements: Sequence[Measurement]) -> None:
     """Every check so far: canary vs baseline error rate, P99, requests, phase and reason."""
     create_table_artifact(

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.blocks.system import Secret
-from prefect.cache_policies import NO_CACHE
 
 from shipflow.adapters.terraform import (
     PlanResult,
@@ -25,14 +23,14 @@ from shipflow.adapters.terraform import (
     find_terraform,
     sha256_file,
 )
+from shipflow.core.names import slug
 from shipflow.core.plans import PlanSummary, parse_plan
 from shipflow.core.secrets import MASK
 from shipflow.errors import ConfigError, StalePlanError
 from shipflow.settings import load_settings
-from tasks.common import emit, hold_limit, retry_if_transient
+from shipflow.tasks.common import emit, hold_limit, load_secret, shipflow_task
 
 # Read once at import: Prefect fixes a task's retry delay when the task is defined.
-RETRY_DELAY = load_settings().retry_delay_seconds
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Stack:
     @property
     def key(self) -> str:
         """The name as a Prefect artifact key / concurrency limit name (a-z, 0-9, dashes)."""
-        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "stack"
+        return slug(self.name, fallback="stack")
 
     def runner(self) -> Terraform:
         """A runner for this stack, with the Secret blocks' values in ``TF_VAR_*``."""
@@ -82,12 +80,7 @@ def resolve_stack(stack: str, secret_vars: Mapping[str, str] | None = None) -> S
 
 
 def _secret(block_name: str) -> str:
-    try:
-        block: Secret[Any] = Secret.load(block_name, _sync=True)  # type: ignore[assignment,call-arg]
-        value = block.get()
-    except ValueError as exc:
-        raise ConfigError("secret_vars", f"no Secret block named {block_name!r}") from exc
-    return str(value)
+    return str(load_secret(block_name, field="secret_vars"))
 
 
 @dataclass(frozen=True)
@@ -99,14 +92,7 @@ class PlannedStack:
     summary: PlanSummary
 
 
-@task(
-    name="plan_stack",
-    retries=2,
-    retry_delay_seconds=RETRY_DELAY,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@shipflow_task(name="plan_stack", retries=2)
 def plan_stack(
     stack: Stack,
     plan_file: Path,
@@ -137,7 +123,7 @@ def _var_file(stack: Stack, name: str) -> Path:
     return path
 
 
-@task(name="publish_plan", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="publish_plan")
 def publish_plan(stack: Stack, planned: PlannedStack) -> None:
     """A markdown review of the plan and a table of changed resources, in the Prefect UI."""
     summary = planned.summary
@@ -173,14 +159,7 @@ def apply_limit_name(stack: Stack) -> str:
     return f"shipflow-terraform-apply-{stack.key}"
 
 
-@task(
-    name="apply_plan",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAY,
-    retry_condition_fn=retry_if_transient,  # only a state lock not taken: nothing was changed
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
+@shipflow_task(name="apply_plan", retries=3)  # only a state lock not taken: nothing was changed
 def apply_plan(stack: Stack, planned: PlannedStack, approved_sha256: str) -> dict[str, Any]:
     """Apply exactly the approved plan, one apply per stack across all workers.
 
@@ -227,7 +206,7 @@ def _redact_value(value: Any, tf: Terraform) -> Any:
     return value
 
 
-@task(name="publish_outputs", cache_policy=NO_CACHE, persist_result=False)
+@shipflow_task(name="publish_outputs")
 def publish_outputs(stack: Stack, outputs: Mapping[str, Any], plan_sha256: str) -> None:
     """The stack's outputs (sensitive ones masked) as a table, and the applied event."""
     create_table_artifact(

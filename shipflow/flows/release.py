@@ -11,14 +11,14 @@ from prefect.client.schemas.objects import State
 from prefect.settings import PREFECT_UI_URL
 from prefect.states import Completed, Failed
 
-from flows.build_and_push import build_and_push
-from flows.promote_canary import promote_canary
-from flows.terraform_release import terraform_release
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
 from shipflow.core.repo_config import ServiceConfig, parse_repo_config
 from shipflow.errors import ConfigError
+from shipflow.flows.build_and_push import build_and_push
+from shipflow.flows.promote_canary import promote_canary
+from shipflow.flows.terraform_release import terraform_release
 from shipflow.settings import load_settings
-from tasks.release import claim_release, finish_release, publish_release
+from shipflow.tasks.release import claim_release, finish_release, publish_release
 
 
 def _link(state: State[Any]) -> str:

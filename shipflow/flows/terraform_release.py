@@ -14,10 +14,10 @@ from prefect.input import RunInput
 from prefect.states import Cancelled, Completed
 from pydantic import Field
 
-from flows.pauses import end_after_expired_pause
+from shipflow.flows.pauses import end_after_expired_pause
 from shipflow.settings import load_settings
-from tasks.common import emit, ensure_limit
-from tasks.terraform import (
+from shipflow.tasks.common import emit, ensure_limit
+from shipflow.tasks.terraform import (
     PlannedStack,
     Stack,
     apply_limit_name,
