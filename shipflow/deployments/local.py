@@ -29,6 +29,7 @@ APT_PACKAGES = {
     "buildah": "buildah",
     "skopeo": "skopeo",
     "busybox": "busybox-static",
+    "openssl": "openssl",
 }
 
 
