@@ -82,9 +82,10 @@ def release(
     if unknown:
         raise ConfigError("services", f"not in shipflow.toml: {', '.join(unknown)}")
     rows: list[dict[str, str]] = []
-    scope = "" if services else f" ({selection.reason})"
+    scope = ""
     if not services and not changed_paths:
-        # Said in the summary too: the merge may have touched any service.
+        # The merge may have touched any service: say so in the log, summary and message.
+        scope = f" ({selection.reason})"
         logger.info(selection.reason)
         rows.append({"service": "*", "stage": "-", "state": "all", "detail": selection.reason})
     try:
