@@ -22,6 +22,7 @@ from shipflow.deployments import local
 from shipflow.deployments.local import Service
 from shipflow.deployments.sandbox.cluster import KubeApp, create_app
 from shipflow.deployments.sandbox.fake_kube import FakeKube
+from tests.harness.haproxy import haproxy_service
 from tests.harness.stacks import S3Stack, make_s3_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +139,14 @@ class Registry:
     host: str  # 127.0.0.1:PORT, as used in image references
     service: Service
 
+    def tags(self, repository: str) -> list[str]:
+        """The tags the registry holds for ``repository`` (v2 tags list; none when unknown)."""
+        response = httpx.get(f"http://{self.host}/v2/{repository}/tags/list")
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return sorted(response.json().get("tags") or [])
+
 
 @pytest.fixture(scope="session")
 def registry() -> Iterator[Registry]:
@@ -159,7 +168,8 @@ def haproxy(metrics_app: MetricsApp) -> Iterator[HAProxy]:
     """Debian's HAProxy with a runtime API (admin level) on 127.0.0.1."""
     frontend, runtime = local.free_port(), local.free_port()
     address = f"127.0.0.1:{metrics_app.port}"
-    service = local.haproxy(frontend, runtime, SESSION_DIR, {"stable": address, "canary": address})
+    servers = {"stable": address, "canary": address}
+    service = haproxy_service(frontend, runtime, SESSION_DIR, servers)
     with local.running(service):
         yield HAProxy(frontend_port=frontend, runtime_port=runtime, service=service)
 
