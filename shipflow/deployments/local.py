@@ -180,6 +180,8 @@ def prefect_server(port: int, workdir: Path) -> Service:
         env={
             "PREFECT_HOME": str(workdir / "prefect-home"),
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
+            # Its own address, whatever the caller's environment points at.
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         },
         timeout=90,
     )
