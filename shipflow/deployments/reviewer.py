@@ -52,29 +52,39 @@ def approve_own_plans(
             ]
             for run_id in paused:
                 say("the Terraform plan is waiting for approval; approving it as 'shipflow-demo'")
-                resume_with_approval(api_url, run_id)
+                answer = resume(api_url, run_id, APPROVAL)
+                if answer.status_code >= 300:
+                    say(f"the approval was refused: HTTP {answer.status_code} {answer.text[:200]}")
                 approved.add(run_id)
-        except (httpx.HTTPError, Timeout) as exc:  # the UI's user would look again
+        except httpx.HTTPError as exc:  # the UI's user would look again
             say(f"approving failed ({exc}); trying again")
         stop.wait(0.5)
 
 
-def resume_with_approval(api_url: str, run_id: str) -> httpx.Response:
-    """Resume ``run_id`` with an approval, as the UI's form does; a 503 (SQLite busy) is sent
-    again, as the UI's user would click again."""
+APPROVAL = {
+    "approve": True,
+    "approver": "shipflow-demo",
+    "comment": "reviewed by the demo, as in the UI's form",
+}
+
+
+def resume(api_url: str, run_id: str, run_input: dict[str, Any]) -> httpx.Response:
+    """``POST /flow_runs/{id}/resume`` with ``run_input``, as the Prefect UI's form does.
+
+    A 503 is sent again, as the UI's user would click again: Prefect on SQLite answers it when
+    two writes meet (``database is locked``). After 15 s of them, the last answer is returned.
+    """
+    answers: list[httpx.Response] = []
 
     def send() -> httpx.Response | None:
-        response = httpx.post(
-            f"{api_url}/flow_runs/{run_id}/resume",
-            json={
-                "run_input": {
-                    "approve": True,
-                    "approver": "shipflow-demo",
-                    "comment": "reviewed by the demo, as in the UI's form",
-                }
-            },
-            timeout=30,
+        answers.append(
+            httpx.post(
+                f"{api_url}/flow_runs/{run_id}/resume", json={"run_input": run_input}, timeout=30
+            )
         )
-        return None if response.status_code == 503 else response
+        return None if answers[-1].status_code == 503 else answers[-1]
 
-    return poll_until(send, timeout=15, interval=0.5)
+    try:
+        return poll_until(send, timeout=15, interval=0.5)
+    except Timeout:
+        return answers[-1]
