@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from shipflow.deployments import local
 from shipflow.deployments.local import Service
 from shipflow.deployments.sandbox.cluster import KubeApp, create_app
 from shipflow.deployments.sandbox.fake_kube import FakeKube
+from shipflow.deployments.sandbox.traffic import MetricsAppClient
 from tests.harness.haproxy import haproxy_service
 from tests.harness.stacks import S3Stack, make_s3_stack
 
@@ -94,27 +94,16 @@ class MetricsApp:
     url: str
     port: int
 
-    def control(self, app: str, version: str, **settings: float) -> dict[str, dict[str, float]]:
+    def control(self, app: str, version: str, **settings: float) -> object:
         """Change what one version of one app serves: rps, error_rate, latency_ms."""
-        body = {"app": app, "version": version, **settings}
-        response = httpx.post(f"{self.url}/control", json=body)
-        response.raise_for_status()
-        result: dict[str, dict[str, float]] = response.json()
-        return result
+        return MetricsAppClient(self.url).control(app, version, **settings)
 
 
 @pytest.fixture(scope="session")
 def metrics_app() -> Iterator[MetricsApp]:
     """The test app (stable + canary traffic, prometheus_client metrics)."""
     port = local.free_port()
-    service = Service(
-        name="metrics app",
-        argv=[sys.executable, "-m", "shipflow.deployments.sandbox.metrics_app", str(port)],
-        ready=local.http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
-        log_path=SESSION_DIR / "metrics-app.log",
-        cwd=ROOT,
-    )
-    with local.running(service):
+    with local.running(local.metrics_app(port, SESSION_DIR)):
         yield MetricsApp(url=f"http://127.0.0.1:{port}", port=port)
 
 

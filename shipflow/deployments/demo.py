@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import threading
 import uuid
@@ -167,21 +166,7 @@ def _services(
         )
         stack.enter_context(local.running(local.moto_server(s3, workdir)))
         stack.enter_context(local.running(local.registry(registry, workdir)))
-        stack.enter_context(
-            local.running(
-                local.Service(
-                    name="metrics app",
-                    argv=[
-                        sys.executable,
-                        "-m",
-                        "shipflow.deployments.sandbox.metrics_app",
-                        str(app),
-                    ],
-                    ready=local.http_ready(f"http://127.0.0.1:{app}/metrics"),
-                    log_path=workdir / "metrics-app.log",
-                )
-            )
-        )
+        stack.enter_context(local.running(local.metrics_app(app, workdir)))
         stack.enter_context(local.running(local.prometheus(prom, workdir, [f"127.0.0.1:{app}"])))
         kube = FakeKube(rollout_delay=0.5).start()
         stack.callback(kube.stop)

@@ -1,4 +1,4 @@
-"""Local services (Prefect server, moto, Prometheus, registry) started as processes
+"""Local services (Prefect server, moto, Prometheus, registry, the sandbox metrics app) started
 on 127.0.0.1 and free ports, and stopped by PID. Used by ``shipflow demo`` and the test suite.
 
 Nothing here installs anything: a missing binary fails with the apt package that provides it
@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +185,17 @@ def prefect_server(port: int, workdir: Path) -> Service:
             "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         },
         timeout=90,
+    )
+
+
+def metrics_app(port: int, workdir: Path) -> Service:
+    """The sandbox's metrics app: stable and canary traffic as ``prometheus_client`` metrics
+    (``shipflow.deployments.sandbox.metrics_app``), controlled over ``POST /control``."""
+    return Service(
+        name="metrics app",
+        argv=[sys.executable, "-m", "shipflow.deployments.sandbox.metrics_app", str(port)],
+        ready=http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
+        log_path=workdir / "metrics-app.log",
     )
 
 
