@@ -78,12 +78,14 @@ def webhook_status(db: DbOpt = DEFAULT_PATH, as_json: JsonOpt = False) -> None:
     """The outbox: events waiting for Prefect, the last delivery, and the dead letters.
 
     A dead letter is an event Prefect refused SHIPFLOW_WEBHOOK_MAX_ATTEMPTS times (the reason
-    is Prefect's answer); `shipflow webhook replay ID` sends it again.
+    is Prefect's answer); `shipflow webhook replay ID` sends it again. Also lists the last
+    signed requests refused as malformed (400/415, with the field named).
     """
     outbox = _open(db)
     try:
         stats = outbox.stats()
         dead = outbox.dead_letters()
+        refusals = outbox.refusals()
     finally:
         outbox.close()
     now = time.time()
@@ -109,6 +111,16 @@ def webhook_status(db: DbOpt = DEFAULT_PATH, as_json: JsonOpt = False) -> None:
         "last_error": stats.last_error,
         "last_error_at": _when(stats.last_error_at),
         "dead_letters": letters,
+        "refused_requests": [
+            {
+                "forge": r.forge,
+                "delivery": r.delivery,
+                "status": r.status,
+                "reason": r.reason,
+                "at": _when(r.at),
+            }
+            for r in refusals
+        ],
     }
     if as_json:
         emit_json(report)
@@ -120,7 +132,24 @@ def webhook_status(db: DbOpt = DEFAULT_PATH, as_json: JsonOpt = False) -> None:
     )
     console.print(f"last delivery: {report['last_delivery'] or 'never'}", highlight=False)
     if stats.last_error:
-        console.print(f"last error ({report['last_error_at']}): {stats.last_error}", markup=False)
+        console.print(
+            f"last error ({report['last_error_at']}): {stats.last_error}",
+            markup=False,
+            soft_wrap=True,
+        )
+    if refusals:
+        console.print(
+            f"signed requests refused as malformed (last {len(refusals)}, newest first):",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for r in refusals[:10]:
+            console.print(
+                f"  {_when(r.at)} {r.forge} delivery {r.delivery or '-'}: {r.status} {r.reason}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     if not letters:
         console.print("dead letters: none", highlight=False)
         return
@@ -134,8 +163,9 @@ def webhook_status(db: DbOpt = DEFAULT_PATH, as_json: JsonOpt = False) -> None:
             f"{row['attempts']} attempt(s), dead since {row['dead_at']}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
-        console.print(f"      {row['reason']}", markup=False, highlight=False)
+        console.print(f"      {row['reason']}", markup=False, highlight=False, soft_wrap=True)
 
 
 @webhook_app.command("replay")

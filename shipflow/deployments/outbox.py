@@ -8,6 +8,8 @@ One file (``SHIPFLOW_WEBHOOK_SEEN_PATH``) holds three tables:
   exact UTF-8 JSON bytes that will be posted, with its attempts and the last refusal.
 - ``dead``: events Prefect refused ``max_attempts`` times, with the reason; ``shipflow
   webhook replay ID`` puts one back in the outbox.
+- ``refused``: the last ``KEEP_REFUSED`` authenticated requests refused as malformed (400,
+  415), so that "why did this merge not release?" has an answer on the receiver's side too.
 
 Accepting a delivery writes ``seen`` and ``outbox`` in one transaction (WAL, synchronous
 NORMAL: a commit survives the receiver crashing, not the machine losing power).
@@ -38,6 +40,14 @@ CREATE TABLE IF NOT EXISTS dead (
     dead_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS refused (
+    id INTEGER PRIMARY KEY,
+    forge TEXT NOT NULL,
+    delivery TEXT,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
 # Columns added to the first version's outbox (id, event) in place, so an old file keeps
 # its undelivered events.
@@ -50,6 +60,7 @@ _OUTBOX_COLUMNS = {
     "last_error": "TEXT",
 }
 _TRIM_EVERY = 500
+KEEP_REFUSED = 50
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,15 @@ class DeadLetter:
     reason: str
     dead_at: float
     event: bytes
+
+
+@dataclass(frozen=True)
+class Refusal:
+    forge: str
+    delivery: str | None
+    status: int
+    reason: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,11 @@ class Outbox:
                 f"file:{path}?mode=rw", uri=True, check_same_thread=False, isolation_level=None
             )
         self._db.execute("PRAGMA busy_timeout=5000")
+        if not create:
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+            if not {"seen", "outbox"} <= tables:
+                self._db.close()
+                raise sqlite3.DatabaseError("it has no seen and outbox tables")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -211,6 +236,36 @@ class Outbox:
                 "INSERT OR REPLACE INTO meta (key, value, at) VALUES ('last_error', ?, ?)",
                 (reason, time.time()),
             )
+
+    def note_refusal(self, forge: str, delivery: str | None, status: int, reason: str) -> None:
+        """Remember a signed request refused as malformed (only the last KEEP_REFUSED)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO refused (forge, delivery, status, reason, at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (forge, delivery, status, reason, time.time()),
+                )
+                self._db.execute(
+                    "DELETE FROM refused WHERE id <= (SELECT max(id) FROM refused) - ?",
+                    (KEEP_REFUSED,),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def refusals(self) -> list[Refusal]:
+        """The signed requests refused as malformed, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT forge, delivery, status, reason, at FROM refused ORDER BY id DESC"
+            ).fetchall()
+        return [
+            Refusal(forge=str(f), delivery=d, status=int(s), reason=str(r), at=float(at))
+            for f, d, s, r, at in rows
+        ]
 
     def stats(self) -> OutboxStats:
         with self._lock:

@@ -66,6 +66,7 @@ _THREAD_ABOVE = 256 * 1024
 # The sender is "stalled" when its loop has not turned for this long (its longest wait is
 # a 30 s backoff plus a 10 s HTTP timeout).
 _STALLED_AFTER = 120.0
+_DELIVERY_HEADERS = ("x-github-delivery", "idempotency-key", "x-gitlab-event-uuid", "x-delivery-id")
 
 
 class WebhookSettings(BaseSettings):
@@ -324,6 +325,18 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
         )
         return generic_merge(headers.get("x-delivery-id"), body)
 
+    def remember(forge: str, request: Request, exc: WebhookRejected) -> None:
+        headers = request.headers
+        delivery = next(
+            (_printable(value)[:100] for name in _DELIVERY_HEADERS if (value := headers.get(name))),
+            None,
+        )
+        try:
+            outbox.note_refusal(forge, delivery, exc.status, _printable(exc.reason))
+        except sqlite3.Error:
+            logger.exception("Could not record a refused %s delivery", forge)
+        logger.warning("Refused a signed %s delivery %s: %s", forge, delivery, exc.reason)
+
     def endpoint(
         forge: str, secret: SecretStr | None, parse: Parser
     ) -> Callable[[Request], Awaitable[JSONResponse]]:
@@ -339,6 +352,8 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
                     merge = parse(headers, body)
                 event = encode_event(merge_event(merge, datetime.now(UTC).isoformat()))
             except WebhookRejected as exc:
+                if exc.status in (400, 415):  # raised only once the request is authenticated
+                    remember(forge, request, exc)
                 # The body may be unread (413, 408): close rather than read the rest.
                 return _refuse(exc.status, exc.reason, close=exc.status in (408, 413))
             except WebhookIgnored as exc:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from shipflow.adapters.waiting import poll_until
-from shipflow.deployments.outbox import Outbox
+from shipflow.deployments.outbox import KEEP_REFUSED, Outbox
 from shipflow.deployments.webhook import SenderState, WebhookSettings, _send_round
 
 API = "http://prefect.test/api"
@@ -189,3 +189,12 @@ def test_a_first_version_outbox_keeps_its_undelivered_events(tmp_path: Path) -> 
     (row,) = outbox.pending()
     assert (row.event, row.attempts) == (event(7), 0)
     assert outbox.stats().oldest_queued_at is not None
+
+
+def test_only_the_last_refused_requests_are_kept(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "seen.sqlite")
+    for n in range(KEEP_REFUSED + 10):
+        outbox.note_refusal("GitHub", f"delivery-{n}", 400, f"reason {n}")
+    refusals = outbox.refusals()
+    assert len(refusals) == KEEP_REFUSED
+    assert refusals[0].delivery == f"delivery-{KEEP_REFUSED + 9}"  # newest first

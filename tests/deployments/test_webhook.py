@@ -194,9 +194,13 @@ def test_a_poison_path_is_refused_and_the_next_merge_still_reaches_prefect(
 ) -> None:
     repo = f"shop/web-{uuid.uuid4().hex[:6]}"
     poison = json.dumps(real_push(repo, "d" * 40, ["services/web/\udc80.txt"])).encode()
-    refused = post_github(receiver, poison, sign(poison))
+    delivery = str(uuid.uuid4())
+    refused = post_github(receiver, poison, sign(poison), delivery)
     assert refused.status_code == 400
     assert refused.json()["reason"].startswith("commits[0].added[0]: Input should be a valid")
+    (shown,) = status(receiver)["refused_requests"]
+    assert (shown["forge"], shown["delivery"], shown["status"]) == ("GitHub", delivery, 400)
+    assert shown["reason"] == refused.json()["reason"]
     normal = json.dumps(real_push(repo, "e" * 40, ["services/web/app.py"])).encode()
     assert post_github(receiver, normal, sign(normal)).status_code == 202
     events = merged_events(receiver, repo, expect=1, wait=15)
