@@ -155,20 +155,20 @@ async def _send_round(
     # Prefect refused the batch, or failed on it while healthy: send each event alone, so a
     # bad one is found and counted and the others go through.
     failures: list[tuple[Pending, int, str]] = []
-    delivered = False
+    delivered = unavailable = False
     for row in batch:
         state.beat = time.monotonic()
         status, detail = await _post(client, url, [row.event])
         if status is not None and 200 <= status < 300:
             outbox.delivered([row.id])
             delivered = True
-        elif status is None:
+        elif status is None:  # Prefect went away: the rest wait for the next turn
             outbox.note_error(detail)
+            unavailable = True
             break
         else:
             failures.append((row, status, detail))
     healthy = delivered or (bool(failures) and await _healthy(client, api_url))
-    unavailable = False
     for row, status, detail in failures:
         if classify_send(status, prefect_healthy=healthy) != "refused":
             unavailable = True

@@ -54,9 +54,13 @@ def run_receiver(api_url: str, tmp_path: Path, **overrides: Any) -> Iterator[Rec
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield Receiver(url=f"http://127.0.0.1:{port}", api_url=api_url, db=settings.seen_path, app=app)
-    server.should_exit = True
-    thread.join(5)
+    try:
+        yield Receiver(
+            url=f"http://127.0.0.1:{port}", api_url=api_url, db=settings.seen_path, app=app
+        )
+    finally:  # a failed test stops its receiver too
+        server.should_exit = True
+        thread.join(5)
 
 
 receiving = contextlib.contextmanager(run_receiver)
