@@ -22,7 +22,6 @@ from shipflow.deployments.local import Service
 from shipflow.deployments.sandbox.cluster import KubeApp, create_app
 from shipflow.deployments.sandbox.fake_kube import FakeKube
 from shipflow.deployments.sandbox.traffic import MetricsAppClient
-from tests.harness.haproxy import haproxy_service
 from tests.harness.stacks import S3Stack, make_s3_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +157,7 @@ def haproxy(metrics_app: MetricsApp) -> Iterator[HAProxy]:
     frontend, runtime = local.free_port(), local.free_port()
     address = f"127.0.0.1:{metrics_app.port}"
     servers = {"stable": address, "canary": address}
-    service = haproxy_service(frontend, runtime, SESSION_DIR, servers)
+    service = local.haproxy(frontend, f"127.0.0.1:{runtime}", SESSION_DIR, servers)
     with local.running(service):
         yield HAProxy(frontend_port=frontend, runtime_port=runtime, service=service)
 
