@@ -38,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
         {
             "PREFECT_HOME": str(prefect_home),
             "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+            "PREFECT_UI_URL": f"http://127.0.0.1:{PREFECT_PORT}",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
@@ -68,8 +69,9 @@ class PrefectServer:
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[PrefectServer]:
-    """A real ``prefect server start`` on SQLite, for the whole session."""
-    service = local.prefect_server(PREFECT_PORT, SESSION_DIR)
+    """A real ``prefect server start`` on SQLite, with its UI (the browser tests), for the
+    whole session."""
+    service = local.prefect_server(PREFECT_PORT, SESSION_DIR, ui=True)
     with local.running(service):
         yield PrefectServer(api_url=os.environ["PREFECT_API_URL"], service=service)
 

@@ -32,6 +32,7 @@ APT_PACKAGES = {
     "buildah": "buildah",
     "skopeo": "skopeo",
     "busybox": "busybox-static",
+    "chromium": "chromium",
 }
 
 
