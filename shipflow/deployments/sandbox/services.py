@@ -40,6 +40,7 @@ from shipflow.errors import RegistryError, ServiceError
 APP = "web"
 STABLE_IMAGE = "registry.local/shop/web:1.0.0"
 LOAD_RPS = 100.0
+KUBE_NAMESPACE = "shop"
 STATE_FILE = "sandbox.json"
 # The tools the sandbox needs that are not Python packages, and where they come from.
 SYSTEM_TOOLS = ("prometheus", "docker-registry", "haproxy", "buildah", "busybox")
@@ -165,6 +166,8 @@ def flow_environment(sandbox: Sandbox) -> dict[str, str]:
         "SHIPFLOW_REGISTRY_TLS": "false",
         "SHIPFLOW_BUILDAH_STORAGE_DRIVER": os.environ.get("SHIPFLOW_BUILDAH_STORAGE_DRIVER", "vfs"),
         "SHIPFLOW_SANDBOX_DIR": str(root),
+        # The demo's example repository: a release run of the sandbox reads it from here.
+        "SHIPFLOW_STACKS_ROOT": str(root / "repo"),
     }
 
 
@@ -224,6 +227,7 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
     ports = {
         name: local.free_port()
         for name in (
+            "metrics",
             "prefect",
             "prometheus",
             "registry",
@@ -284,7 +288,7 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
         "prometheus": local.prometheus(
             ports["prometheus"],
             root,
-            [f"127.0.0.1:{ports['load']}"],
+            [f"127.0.0.1:{ports['load']}", f"127.0.0.1:{ports['metrics']}"],
             file_sd=[str(apps / "targets" / "*.json")],
         ),
         "kube": local.Service(
@@ -293,6 +297,7 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
             ready=local.http_ready(f"{sandbox.kube}/api", lambda r: r.status_code == 200),
             log_path=root / "kube.log",
         ),
+        "metrics": local.metrics_app(ports["metrics"], root),
         "haproxy": local.haproxy(
             ports["haproxy"], runtime, root, {"stable": "", "canary": ""}, APP, "/healthz"
         ),
@@ -353,6 +358,27 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
             log_path=root / "load.log",
         ),
     }
+    # The Kubernetes target's app (namespace shop): its users are simulated by the metrics app,
+    # following the HTTPRoute's weights (no pod can run here).
+    from kubernetes import config as k8s_config
+
+    from shipflow.deployments.sandbox.cluster import create_app
+
+    api = k8s_config.new_client_from_config(config_file=str(root / "kubeconfig"))  # type: ignore[no-untyped-call]
+    create_app(api, image=STABLE_IMAGE, namespace=KUBE_NAMESPACE)
+    second["kube users"] = local.Service(
+        name="kube users",
+        argv=[
+            python,
+            "-m",
+            "shipflow.deployments.sandbox.traffic",
+            str(root / "kubeconfig"),
+            f"http://127.0.0.1:{ports['metrics']}",
+            KUBE_NAMESPACE,
+        ],
+        ready=lambda: True,
+        log_path=root / "kube-users.log",
+    )
     say("starting the worker (shipflow's deployments), the webhook receiver, the load generator")
     _start_all(second, ports, started)
     sandbox.save()
@@ -415,7 +441,7 @@ def down(say: Callable[[str], None]) -> list[str]:
     stopped: list[str] = []
     # The users, the receiver and the worker first (no new requests, no new runs), then the
     # app versions, then the services they used.
-    first = [p for p in sandbox.processes if p.name in ("load", "webhook", "worker")]
+    first = [p for p in sandbox.processes if p.name in ("load", "kube users", "webhook", "worker")]
     rest = [p for p in sandbox.processes if p not in first]
     for process in first:
         if process.stop():
