@@ -57,9 +57,8 @@ def demo(
 
     from shipflow.deployments.sandbox_demo import Interrupted, run_sandbox_demo
 
-    def say(line: str) -> None:
-        if not as_json:
-            err.print(f"[dim]·[/] {line}", highlight=False)
+    def say(line: str) -> None:  # on stderr even with --json: stdout holds only the JSON
+        err.print(f"[dim]·[/] {line}", highlight=False)
 
     try:
         result = run_sandbox_demo(say, yes=yes, down=down)
