@@ -6,12 +6,13 @@ Run from the repository root::
     SHIPFLOW_TERRAFORM_BIN=.venv/bin/shipflow-terraform .venv/bin/python \
         tests/core/data/capture_plans.py [local|aws|CASE ...]
 
-``local`` cases use built-in ``terraform_data`` and the `shipflow/localfile` test provider and
-run anywhere. ``aws`` cases plan a realistic stack with the real AWS provider against
-``moto_server`` on 127.0.0.1; they need the provider in a filesystem mirror
-(``SHIPFLOW_AWS_PROVIDER_MIRROR``, default ``/opt/tf-plugins``, e.g. filled once with
-``terraform providers mirror``) and are skipped without it. ``schemas.json`` keeps the part of
-``terraform providers schema -json`` that the captured plans use.
+``plan`` cases (``plan_*.json`` beside this script, JSON only) and ``local`` cases use
+built-in ``terraform_data`` and the `shipflow/localfile` test provider and run anywhere.
+``aws`` cases plan a realistic stack with the real AWS provider against ``moto_server`` on
+127.0.0.1; they need the provider in a filesystem mirror (``SHIPFLOW_AWS_PROVIDER_MIRROR``,
+default ``/opt/tf-plugins``, e.g. filled once with ``terraform providers mirror``) and are
+skipped without it. ``schemas.json`` keeps the part of ``terraform providers schema -json``
+that the captured plans use.
 
 Each AWS case starts from one applied base stack and plans a variant of it, so the captured
 plans are what a team would see: an import of a bucket made by hand, a ``moved`` refactor, a
@@ -197,6 +198,72 @@ check "config_is_current" {
             + ('resource "terraform_data" "new" { input = "fresh" }\n')
         )
         case("local_everything", everything, before=hand_made)
+
+
+# --- basic cases: plan_create/plan_mixed/plan_nochange.json (show -json only) -------------
+
+BASE = """
+variable "db_password" {
+  type      = string
+  sensitive = true
+  default   = "hunter2-hunter2"
+}
+resource "terraform_data" "keep" { input = "same" }
+resource "terraform_data" "web" { input = { size = "small", tags = { env = "prod" } } }
+resource "terraform_data" "db" {
+  input            = var.db_password
+  triggers_replace = ["v1"]
+}
+resource "terraform_data" "old" { input = "legacy" }
+output "web_size" { value = terraform_data.web.output.size }
+output "db_secret" {
+  value     = terraform_data.db.output
+  sensitive = true
+}
+"""
+
+CHANGED = """
+variable "db_password" {
+  type      = string
+  sensitive = true
+  default   = "hunter2-hunter2"
+}
+resource "terraform_data" "keep" { input = "same" }
+resource "terraform_data" "web" { input = { size = "large", tags = { env = "prod" } } }
+resource "terraform_data" "db" {
+  input            = var.db_password
+  triggers_replace = ["v2"]
+}
+resource "terraform_data" "new" { input = "fresh" }
+output "web_size" { value = terraform_data.web.output.size }
+output "db_secret" {
+  value     = terraform_data.db.output
+  sensitive = true
+}
+"""
+
+
+def basic_cases(selected: Callable[[str], bool]) -> None:
+    """A first configuration applied to local state, then a second one planned."""
+    for name, first, second in (
+        ("plan_create", None, BASE),
+        ("plan_mixed", BASE, CHANGED),
+        ("plan_nochange", BASE, BASE),
+    ):
+        if not selected(name):
+            continue
+        with tempfile.TemporaryDirectory(prefix="capture-") as tmp:
+            work = Path(tmp)
+            env = {"PATH": os.environ["PATH"], "HOME": tmp, "CHECKPOINT_DISABLE": "1"}
+            run(work, env, "init", "-input=false", "-no-color")
+            if first is not None:
+                (work / "main.tf").write_text(first)
+                run(work, env, "apply", "-input=false", "-no-color", "-auto-approve")
+            (work / "main.tf").write_text(second)
+            run(work, env, "plan", "-input=false", "-no-color", "-out=p.tfplan", ok=(0, 2))
+            doc = json.loads(run(work, env, "show", "-json", "-no-color", "p.tfplan"))
+        (HERE / f"{name}.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        print(f"{name}.json written")
 
 
 # --- AWS cases: the real AWS provider against moto ------------------------------------------
@@ -465,6 +532,7 @@ def main(argv: list[str]) -> None:
         group = name.split("_")[0]
         return not wanted or name in wanted or group in wanted
 
+    basic_cases(selected)
     local_cases(selected)
     aws_cases(selected)
 
