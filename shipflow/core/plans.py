@@ -97,7 +97,7 @@ class ResourceChange(_Frozen):
         if self.action is not Action.NO_OP:
             words.append(self.action.value)
         if self.moved:
-            words.append(f"move from `{self.previous_address}`")
+            words.append(f"move `{self.previous_address}` → `{self.address}`")
         return " + ".join(words) or "no-op"
 
 

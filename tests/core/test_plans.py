@@ -104,7 +104,7 @@ def test_import_only_and_move_only_plans_are_changes_to_approve() -> None:
         "aws_s3_bucket.access_logs",
     )
     text = review_markdown(moved, stack="shop")
-    assert "move from `aws_s3_bucket.logs`" in text
+    assert "move `aws_s3_bucket.logs` → `aws_s3_bucket.access_logs`" in text
 
 
 def test_forget_is_counted_and_never_called_a_destroy() -> None:
