@@ -13,7 +13,6 @@ from typing import Any
 
 import hcl2
 from hcl2.utils import SerializationOptions
-from lark.exceptions import LarkError
 from pydantic import BaseModel, ConfigDict
 
 from shipflow.errors import ConfigError
@@ -111,7 +110,7 @@ def _parse(name: str, text: str) -> dict[str, Any]:
             body = json.loads(text)
         else:
             body = hcl2.loads(text, serialization_options=_HCL)
-    except (LarkError, ValueError, json.JSONDecodeError) as exc:
+    except Exception as exc:  # python-hcl2 raises its parser's (lark's) own error types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(name, f"not valid Terraform configuration: {first}") from None
     if not isinstance(body, dict):
