@@ -55,7 +55,11 @@ def find_stacks(root: Path, pattern: str | None = None) -> tuple[list[Path], dic
             found.append(path)
             continue
         try:
-            if read_stack(path).keeps_state:
+            texts = config_files(path)
+            # Only a file that mentions a backend or cloud can declare one; the parse decides.
+            if any("backend" in t or "cloud" in t for t in texts.values()) and (
+                read_stack_config(texts).keeps_state
+            ):
                 found.append(path)
         except (ValueError, OSError) as exc:  # ConfigError is a ValueError
             unreadable[path] = str(exc)

@@ -18,7 +18,7 @@ def layout(root: Path) -> None:
         "envs/dev/db/terraform.tfstate": "{}",
         "envs/dev/db/main.tf": 'resource "terraform_data" "d" {}\n',
         "infra/web/.terraform/modules/x/backend.tf": BACKEND,  # Terraform's own copies
-        "broken/main.tf": "resource {\n",
+        "broken/backend.tf": 'terraform {\n  backend "s3" {\n',  # does not parse
         "docs/README.md": 'backend "s3" {',
     }
     for name, text in files.items():
@@ -36,7 +36,7 @@ def test_stacks_are_found_at_any_depth_by_their_backend(tmp_path: Path) -> None:
         "infra/web",
     ]
     assert list(unreadable) == [tmp_path / "broken"]
-    assert "main.tf" in unreadable[tmp_path / "broken"]
+    assert "backend.tf" in unreadable[tmp_path / "broken"]
 
 
 def test_a_glob_narrows_the_search(tmp_path: Path) -> None:
