@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from shipflow.core.plan_document import PlanDocument, read_plan
-from shipflow.core.plan_paths import Shape, ShapeKey
+from shipflow.core.plan_paths import Shape, ShapeKey, any_marked
 from shipflow.core.plans import Action, ResourceChange, summarize
 
 
@@ -139,17 +139,8 @@ def _reversals(doc: PlanDocument) -> set[str]:
         if before_drift is None or rc.moved or rc.change.importing is not None:
             continue
         recreated = before_drift.actions == ("delete",) and rc.change.actions == ("create",)
-        put_back = not _any_true(rc.change.after_unknown) and rc.change.after == before_drift.before
+        unknown = any_marked(rc.change.after_unknown)
+        put_back = not unknown and rc.change.after == before_drift.before
         if recreated or put_back:
             found.add(rc.address)
     return found
-
-
-def _any_true(marks: Any) -> bool:
-    if marks is True:
-        return True
-    if isinstance(marks, Mapping):
-        return any(_any_true(v) for v in marks.values())
-    if isinstance(marks, list):
-        return any(_any_true(v) for v in marks)
-    return False

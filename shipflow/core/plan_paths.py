@@ -185,13 +185,14 @@ def _sub(marks: Any, step: str | int) -> Any:
     return None
 
 
-def _any_marked(marks: Any) -> bool:
+def any_marked(marks: Any) -> bool:
+    """True when ``marks`` (an ``after_unknown`` or ``*_sensitive`` tree) marks anything."""
     if marks is True:
         return True
     if isinstance(marks, Mapping):
-        return any(_any_marked(v) for v in marks.values())
+        return any(any_marked(v) for v in marks.values())
     if isinstance(marks, list):
-        return any(_any_marked(v) for v in marks)
+        return any(any_marked(v) for v in marks)
     return False
 
 
@@ -207,7 +208,7 @@ def _walk(
 ) -> None:
     if _marked(b_sens) or _marked(a_sens):
         # A sensitive value: say that it changed, never what is inside it.
-        if before != after or _any_marked(unknown) or _marked(b_sens) != _marked(a_sens):
+        if before != after or any_marked(unknown) or _marked(b_sens) != _marked(a_sens):
             found.append(steps)
         return
     if _marked(unknown):
@@ -228,7 +229,7 @@ def _walk(
         return
     if isinstance(before, list) and isinstance(after, list):
         if shape is not None and shape.kind == "set":
-            if _multiset(before) != _multiset(after) or _any_marked(unknown):
+            if _multiset(before) != _multiset(after) or any_marked(unknown):
                 found.append([*steps, ("set", 0)])
             return
         if len(before) == len(after):
