@@ -84,7 +84,6 @@ PYTHON_LINES = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 DEFAULT_VERSION = {"node": "22", "python": "3.12", "go": "1.23", "java": "21", "rust": "stable"}
 NPM_DEFAULT_TEST = "no test specified"
 TOX_VERSION = "4.23.2"
-PIP_AUDIT_VERSION = "2.7.3"
 
 
 class Service(BaseModel):
@@ -119,7 +118,6 @@ class Package(BaseModel):
     test: str | None = None
     integration: str | None = None
     build: str | None = None
-    audit: str | None = None
     entry: str | None = None
     members: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
@@ -497,13 +495,6 @@ NODE_RUN = {
     "yarn-berry": "yarn run",
     "pnpm": "pnpm run",
     "bun": "bun run",
-}
-NODE_AUDIT = {
-    "npm": "npm audit --audit-level=high",
-    "yarn-classic": "yarn audit --level high",
-    "yarn-berry": "yarn npm audit --severity high",
-    "pnpm": "pnpm audit --audit-level high",
-    "bun": "bun audit",
 }
 
 
@@ -995,7 +986,6 @@ def _node_packages(
                     scripts, run, "test:integration", "test:e2e", "integration", "e2e"
                 ),
                 build=_script(scripts, run, "build"),
-                audit=NODE_AUDIT[manager] if lockfile else None,
                 entry=str(package["main"]) if package.get("main") else None,
                 notes=tuple(own_notes),
             )
@@ -1122,12 +1112,6 @@ def _python_package(files: ProjectFiles, base: str, install_root: str, notes: li
     integration = None
     if test and any(p.startswith(_join(base, "tests/integration/")) for p in files.paths):
         integration = f"{test} tests/integration"
-    audit = None
-    if manager == "pip" and lockfile:
-        requirements = lockfile[len(base) + 1 :] if base else lockfile
-        audit = f"pipx run pip-audit=={PIP_AUDIT_VERSION} -r {requirements}"
-    elif manager in {"uv", "poetry", "pipenv"}:
-        audit = f"pipx run pip-audit=={PIP_AUDIT_VERSION}"
     name = str(
         project.get("name")
         or _dig(pyproject, "tool", "poetry", "name")
@@ -1149,7 +1133,6 @@ def _python_package(files: ProjectFiles, base: str, install_root: str, notes: li
         lint=lint,
         test=test,
         integration=integration,
-        audit=audit,
         notes=tuple(own),
     )
 
@@ -1220,7 +1203,6 @@ def _go_package(files: ProjectFiles, base: str, notes: list[str]) -> Package:
         lint="go vet ./...",
         test="go test ./..." if has_tests else None,
         build="go build ./...",
-        audit="go run golang.org/x/vuln/cmd/govulncheck@v1.1.3 ./...",
         notes=tuple(own),
     )
 
@@ -1292,7 +1274,6 @@ def _rust_package(files: ProjectFiles, root: str, members: list[str], notes: lis
         ),
         test=f"cargo test{locked}{workspace}",
         build=f"cargo build{locked}{workspace} --release",
-        audit="cargo audit" if lockfile else None,
         members=tuple(members),
         notes=tuple(own),
     )
