@@ -42,8 +42,8 @@ def refuse_existing(files: Mapping[Path, str], out: Path, force: bool) -> None:
         return
     existing = [str(out / p) for p in files if (out / p).exists()]
     if existing:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise fail(f"output: {existing[0]} exists{more}; use --force to overwrite", EXIT_USAGE)
+        more = f" ({len(existing) - 1} more exist)" if len(existing) > 1 else ""
+        raise fail(f"output: {existing[0]} exists; use --force to overwrite{more}", EXIT_USAGE)
 
 
 def diff(files: Mapping[Path, str], out: Path) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from shipflow.cli._app import EXIT_USAGE, JsonOpt, VerboseOpt, app, console, emit_json, fail
+from shipflow.cli._generate import refuse_existing
 from shipflow.errors import ShipflowError
 
 
@@ -42,7 +43,9 @@ def dockerfile(
         if show:
             written: list[Path] = []
         else:
-            written = write_files(files, Path(output) if output else root, force=force)
+            out = Path(output) if output else root
+            refuse_existing(files, out, force)
+            written = write_files(files, out, force=force)
     except ShipflowError as exc:
         raise fail(str(exc)) from exc
     if as_json:

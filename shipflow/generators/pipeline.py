@@ -346,7 +346,14 @@ def _images(analysis: Analysis) -> list[Image]:
             key=lambda p: len(p.path),
             default=None,
         )
-        name = slug(PurePosixPath(context).name if context else analysis.name)
+        # One package: the image is named after it (and its Deployment usually is too); in a
+        # monorepo, after the directory holding the Dockerfile.
+        single = len(analysis.packages) == 1 and owner is not None and context == owner.path
+        name = slug(
+            owner.name.rsplit("/", 1)[-1]
+            if single and owner is not None
+            else PurePosixPath(context).name or analysis.name
+        )
         if name in used:
             name = slug(context or dockerfile)
         used.add(name)

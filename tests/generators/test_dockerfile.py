@@ -88,7 +88,7 @@ def test_cli_writes_and_reports_json(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["stack"] == "go"
     again = subprocess.run([cli, "dockerfile", str(tmp_path)], capture_output=True, text=True)
-    assert again.returncode == 1
+    assert again.returncode == 64  # a usage mistake: nothing was written
     assert "exists; use --force" in again.stderr
 
 
