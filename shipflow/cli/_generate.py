@@ -79,7 +79,8 @@ def finish(
     from shipflow.errors import ShipflowError
     from shipflow.generators.files import write_files
 
-    refuse_existing(files, out, force)
+    if not dry_run:  # a dry run shows what would be overwritten instead
+        refuse_existing(files, out, force)
     written: list[Path] = []
     if not dry_run:
         try:

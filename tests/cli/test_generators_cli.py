@@ -115,3 +115,52 @@ def test_analyse_json_prints_the_analysis(project: Path) -> None:
     assert analysis["services"] == [{"kind": "postgres", "source": "docker-compose.yml"}]
     assert analysis["kubernetes_manifests"] == ["k8s/deployment.yaml"]
     assert not (project / "Jenkinsfile").exists()
+
+
+# shipflow scaffold
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--provider", "openstack"], "provider: 'openstack' is not one of aws, gcp, azure"),
+        ([], "provider: required"),
+        (["--provider", "aws", "-o", "/tmp"], "is outside the target"),
+        (["--provider", "aws", "--modules", "cluster"], "modules: cluster needs network"),
+        (["--provider", "gcp", "--dynamodb-table", "locks"], "dynamodb-table"),
+    ],
+)
+def test_scaffold_bad_input_is_one_line_exit_64_and_writes_nothing(
+    project: Path, argv: list[str], message: str
+) -> None:
+    before = _snapshot(project.parent)
+    done = run("scaffold", str(project), *argv)
+    assert done.returncode == 64, done.stderr
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert _snapshot(project.parent) == before
+
+
+def test_scaffold_writes_into_infra_and_refuses_to_overwrite(project: Path) -> None:
+    done = run("scaffold", str(project), "--provider", "aws", "--env", "staging", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["roots"] == [
+        "infra/environments/staging/naming",
+        "infra/environments/staging/network",
+        "infra/environments/staging/cluster",
+        "infra/environments/staging/database",
+    ]
+    backend = project / "infra" / "environments" / "staging" / "cluster" / "backend.tf"
+    assert 'key          = "shop/staging/cluster/terraform.tfstate"' in backend.read_text()
+    backend.write_text("# mine\n")
+    before = _snapshot(project)
+    again = run("scaffold", str(project), "--provider", "aws", "--env", "staging")
+    assert again.returncode == 64
+    assert "exists; use --force to overwrite" in again.stderr
+    assert _snapshot(project) == before
+    dry = run("scaffold", str(project), "--provider", "aws", "--env", "staging", "--dry-run")
+    assert dry.returncode == 0
+    assert f"overwrite {backend}" in dry.stdout
+    assert "-# mine" in dry.stdout
+    assert _snapshot(project) == before
