@@ -70,7 +70,7 @@ MANIFESTS = frozenset({
 })
 # fmt: on
 # Read only these (small) files; the others are only listed.
-UNREAD = frozenset({"bun.lockb", "mvnw", "gradlew", "conftest.py"})
+UNREAD = frozenset({"bun.lockb", "mvnw", "gradlew"})
 MAX_READ = 512 * 1024
 # Lockfiles are read only as far as the rules need (the yarn flavour is in the first lines).
 HEAD_ONLY = {
@@ -183,20 +183,33 @@ class ProjectFiles:
 # The walk
 
 
+_ALWAYS = frozenset({".yaml", ".yml", ".tf"})
+_NAMED = re.compile(r"\(\?P<\w+>")
+# A cheap first sieve over every file name (one regex per directory); _interesting decides
+# for what passes it.
+_CANDIDATE = re.compile(
+    r"^(?:[^\n]*\.(?:yaml|yml|tf|py|go|txt|in|Dockerfile)|(?:Docker|Container)file[^\n]*)$", re.M
+)
+_NEVER = frozenset({".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".json", ".md", ".css", ".map"})
+
+
 def _interesting(name: str, parent: str) -> bool:
+    """Whether the rules need this file (called for every file of the tree: kept cheap)."""
     if name in MANIFESTS:
         return True
-    if name.startswith(("Dockerfile", "docker-compose", "compose.", "compose-")):
+    dot = name.rfind(".")
+    ext = name[dot:] if dot > 0 else ""
+    if ext in _ALWAYS:
         return True
-    if name.endswith((".Dockerfile", ".tf", "_test.go")):
-        return True
-    if name.startswith("requirements") and name.endswith((".txt", ".in")):
-        return True
-    if parent.endswith("requirements") and name.endswith(".txt"):
-        return True
-    if (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py"):
-        return True
-    return name.endswith((".yaml", ".yml"))
+    if ext in _NEVER:
+        return False
+    if ext == ".py":
+        return name.startswith("test_") or name.endswith("_test.py")
+    if ext == ".go":
+        return name.endswith("_test.go")
+    if ext in {".txt", ".in"}:
+        return name.startswith("requirements") or parent.endswith("requirements")
+    return name.startswith(("Dockerfile", "Containerfile")) or ext == ".Dockerfile"
 
 
 def scan(root: Path) -> ProjectFiles:
@@ -206,17 +219,30 @@ def scan(root: Path) -> ProjectFiles:
     paths: list[str] = []
     contents: dict[str, str] = {}
     seen = 0
-    # A stack of (directory relative to root, its .gitignore spec).
-    ignores: list[tuple[str, pathspec.GitIgnoreSpec]] = []
+    # A stack of (directory relative to root, its .gitignore spec, any-pattern prefilter).
+    ignores: list[tuple[str, pathspec.GitIgnoreSpec, re.Pattern[str] | None]] = []
 
     def ignored(rel: str, is_dir: bool) -> bool:
         probe = rel + "/" if is_dir else rel
-        for base, spec in ignores:
+        for base, spec, anything in ignores:
             if base and not probe.startswith(base + "/"):
                 continue
-            if spec.match_file(probe[len(base) + 1 :] if base else probe):
+            local = probe[len(base) + 1 :] if base else probe
+            # No pattern matches at all (the common case): not ignored, decided in C.
+            if anything is not None and not anything.match(local):
+                continue
+            if spec.match_file(local):
                 return True
         return False
+
+    def compile_ignore(rel: str, lines: list[str]) -> None:
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        active = [p for p in spec.patterns if getattr(p, "include", None) is not None]
+        regexes = [r for p in active if isinstance(r := getattr(p, "regex", None), re.Pattern)]
+        anything = None
+        if regexes and len(regexes) == len(active):
+            anything = re.compile("|".join(f"(?:{_NAMED.sub('(?:', r.pattern)})" for r in regexes))
+        ignores.append((rel, spec, anything))
 
     def walk(directory: str, rel: str) -> None:
         nonlocal seen
@@ -225,7 +251,7 @@ def scan(root: Path) -> ProjectFiles:
                 entries = list(it)
         except OSError:
             return
-        names = {e.name for e in entries}
+        names = [e.name for e in entries]
         if rel and "pyvenv.cfg" in names:
             return
         pushed = False
@@ -233,38 +259,43 @@ def scan(root: Path) -> ProjectFiles:
             try:
                 with open(os.path.join(directory, ".gitignore"), encoding="utf-8") as fh:
                     lines = fh.read().splitlines()
-                ignores.append((rel, pathspec.GitIgnoreSpec.from_lines(lines)))
+                compile_ignore(rel, lines)
                 pushed = True
             except (OSError, UnicodeDecodeError):
                 pass
-        for entry in entries:
-            seen += 1
+        seen += len(entries)
+        prefix = f"{rel}/" if rel else ""
+        # Once per entry of the whole tree, so no Python-level loop here: one regex over the
+        # directory's names picks the candidates, a comprehension the subdirectories.
+        picked = set(MANIFESTS.intersection(names))
+        picked.update(_CANDIDATE.findall("\n".join(names)))
+        candidates = [e for e in entries if e.name in picked] if picked else []
+        for entry in [e for e in entries if e.is_dir(follow_symlinks=False)]:
             name = entry.name
-            child = f"{rel}/{name}" if rel else name
+            if name in PRUNED_DIRS or name.endswith(".egg-info"):
+                continue
+            child = prefix + name
+            if ignores and ignored(child, True):
+                continue
+            walk(entry.path, child)
+        for entry in candidates:
+            name = entry.name
+            if not _interesting(name, rel) or entry.is_dir(follow_symlinks=False):
+                continue
+            child = prefix + name
+            if ignores and ignored(child, False):
+                continue
+            paths.append(child)
+            if name in UNREAD or (name.endswith(("_test.go", ".py")) and name != "conftest.py"):
+                continue
+            limit = HEAD_ONLY.get(name, MAX_READ)
+            if limit == 0:
+                continue
             try:
-                is_dir = entry.is_dir(follow_symlinks=False)
+                with open(entry.path, encoding="utf-8", errors="replace") as fh:
+                    contents[child] = fh.read(limit)
             except OSError:
                 continue
-            if is_dir:
-                if name in PRUNED_DIRS or name.endswith(".egg-info"):
-                    continue
-                if ignores and ignored(child, True):
-                    continue
-                walk(entry.path, child)
-            elif _interesting(name, rel) or rel.startswith(".github/workflows"):
-                if ignores and ignored(child, False):
-                    continue
-                paths.append(child)
-                if name in UNREAD or name.endswith("_test.go") or name.startswith("test_"):
-                    continue
-                limit = HEAD_ONLY.get(name, MAX_READ)
-                if limit == 0:
-                    continue
-                try:
-                    with open(entry.path, encoding="utf-8", errors="replace") as fh:
-                        contents[child] = fh.read(limit)
-                except OSError:
-                    continue
         if pushed:
             ignores.pop()
 
@@ -285,8 +316,12 @@ def analyse_path(root: Path) -> Analysis:
 
 
 def _dir(path: str) -> str:
-    parent = str(PurePosixPath(path).parent)
-    return "" if parent == "." else parent
+    """The directory of a relative posix path ("" at the root); plain string work, it is hot."""
+    return path.rpartition("/")[0]
+
+
+def _name(path: str) -> str:
+    return path.rpartition("/")[2]
 
 
 def _join(base: str, name: str) -> str:
@@ -310,9 +345,13 @@ def _toml(files: ProjectFiles, path: str) -> dict[str, Any]:
         return {}
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _yaml(files: ProjectFiles, path: str) -> Any:
     try:
-        return yaml.safe_load(files.contents.get(path, ""))
+        # libyaml's loader when PyYAML has it (its wheels do): several times faster.
+        return yaml.load(files.contents.get(path, ""), Loader=_YAML_LOADER)  # noqa: S506
     except yaml.YAMLError:
         return None
 
@@ -596,8 +635,7 @@ def _python_deps(files: ProjectFiles, base: str, pyproject: dict[str, Any]) -> s
     parts.append(json.dumps(pyproject.get("dependency-groups") or {}))
     for path, text in files.contents.items():
         if _dir(path) in {base, _join(base, "requirements")} and (
-            PurePosixPath(path).name.startswith("requirements")
-            or _dir(path).endswith("requirements")
+            _name(path).startswith("requirements") or _dir(path).endswith("requirements")
         ):
             parts.append(text)
     for name in ("setup.cfg", "setup.py", "tox.ini", "Pipfile"):
@@ -610,7 +648,7 @@ def _has_python_tests(files: ProjectFiles, base: str, pyproject: dict[str, Any])
     for path in files.paths:
         if not path.startswith(prefix):
             continue
-        name = PurePosixPath(path).name
+        name = _name(path)
         if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
             return True
     return bool(_dig(pyproject, "tool", "pytest")) or _has(files, _join(base, "pytest.ini"))
@@ -660,12 +698,12 @@ def _settings_services(files: ProjectFiles, path: str) -> list[Service]:
 
 
 def _is_test_settings(path: str) -> bool:
-    name = PurePosixPath(path).name
+    name = _name(path)
     if name in {".env.test", ".env.testing", ".env.ci", "pytest.ini", "tox.ini", "conftest.py"}:
         return True
     if name.startswith("application-test."):
         return True
-    parts = PurePosixPath(path).parts
+    parts = path.split("/")
     return (
         "test" in parts[:-1]
         and name.startswith("application")
@@ -683,7 +721,7 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
     notes: list[str] = []
     by_name: dict[str, list[str]] = {}
     for path in files.paths:
-        by_name.setdefault(PurePosixPath(path).name, []).append(path)
+        by_name.setdefault(_name(path), []).append(path)
 
     packages: list[Package] = []
     claimed: set[tuple[str, str]] = set()  # (language, dir) already covered by a workspace
@@ -748,7 +786,7 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
                 )
             ):
                 continue
-            if any(part in NON_PACKAGE_DIRS for part in PurePosixPath(base).parts):
+            if any(part in NON_PACKAGE_DIRS for part in base.split("/")):
                 notes.append(f"{path}: skipped (below a test, example or docs directory)")
                 claimed.add((language, base))
                 continue
@@ -774,8 +812,7 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
             "Cargo.toml (rust)",
         )
     packages = [
-        p if p.name else p.model_copy(update={"name": PurePosixPath(p.path).name or name})
-        for p in packages
+        p if p.name else p.model_copy(update={"name": _name(p.path) or name}) for p in packages
     ]
     packages.sort(key=lambda p: (p.path, p.language))
     if len(packages) > 1 and not monorepo:
@@ -790,7 +827,7 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
     # Services the tests need: compose files, test settings; given to the packages below them.
     services: list[Service] = []
     for path in files.paths:
-        name_ = PurePosixPath(path).name
+        name_ = _name(path)
         if name_.startswith(("docker-compose", "compose")) and name_.endswith((".yml", ".yaml")):
             services.extend(_compose_services(files, path))
         elif _is_test_settings(path):
@@ -803,7 +840,7 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
     dockerfiles = tuple(
         p
         for p in files.paths
-        if (n := PurePosixPath(p).name) in {"Containerfile"}
+        if (n := _name(p)) in {"Containerfile"}
         or n == "Dockerfile"
         or n.startswith("Dockerfile.")
         or n.endswith(".Dockerfile")
@@ -970,7 +1007,7 @@ def _node_packages(
             own_notes.append("no lint script in package.json: no lint step")
         out.append(
             Package(
-                name=str(package.get("name") or PurePosixPath(base).name),
+                name=str(package.get("name") or _name(base)),
                 path=base,
                 language="node",
                 versions=versions,
@@ -1064,11 +1101,7 @@ def _python_package(files: ProjectFiles, base: str, install_root: str, notes: li
         reqs = sorted(
             p
             for p in files.paths
-            if (
-                _dir(p) == base
-                and PurePosixPath(p).name.startswith("requirements")
-                and p.endswith(".txt")
-            )
+            if (_dir(p) == base and _name(p).startswith("requirements") and p.endswith(".txt"))
             or _dir(p) == _join(base, "requirements")
         )
         rel = [p[len(base) + 1 :] if base else p for p in reqs]
@@ -1076,7 +1109,7 @@ def _python_package(files: ProjectFiles, base: str, install_root: str, notes: li
         dev = [
             r
             for r, full in zip(rel, reqs, strict=True)
-            if re.search(r"dev|test|ci", PurePosixPath(r).name)
+            if re.search(r"dev|test|ci", _name(r))
             and re.search(r"^\s*-r\s+\S+", files.contents.get(full, ""), re.M)
         ]
         chosen = dev[:1] or rel
@@ -1116,7 +1149,7 @@ def _python_package(files: ProjectFiles, base: str, install_root: str, notes: li
         project.get("name")
         or _dig(pyproject, "tool", "poetry", "name")
         or _setup_name(files, base)
-        or PurePosixPath(base).name
+        or _name(base)
         or ""
     )
     return Package(
@@ -1191,7 +1224,7 @@ def _go_package(files: ProjectFiles, base: str, notes: list[str]) -> Package:
         own.append("no _test.go files: no test step")
     lockfile = _join(base, "go.sum") if _has(files, _join(base, "go.sum")) else None
     return Package(
-        name=(module.group(1).rsplit("/", 1)[-1] if module else PurePosixPath(base).name),
+        name=(module.group(1).rsplit("/", 1)[-1] if module else _name(base)),
         path=base,
         language="go",
         versions=versions,
@@ -1257,7 +1290,7 @@ def _rust_package(files: ProjectFiles, root: str, members: list[str], notes: lis
     if not lockfile:
         own.append("no Cargo.lock: builds are not reproducible (no --locked)")
     workspace = " --workspace" if "workspace" in cargo else ""
-    name = _dig(cargo, "package", "name") or PurePosixPath(root).name
+    name = _dig(cargo, "package", "name") or _name(root)
     return Package(
         name=str(name),
         path=root,
@@ -1298,7 +1331,7 @@ def _java_roots(
         owner = next((r for r in roots if r == "" or d.startswith(r + "/")), None)
         if owner is not None:
             roots[owner].append(d)
-        elif any(part in NON_PACKAGE_DIRS for part in PurePosixPath(d).parts):
+        elif any(part in NON_PACKAGE_DIRS for part in d.split("/")):
             continue
         else:
             roots[d] = []
@@ -1401,7 +1434,7 @@ def _java_package(
         re.sub(r"<parent>.*?</parent>", "", project, flags=re.S),
     )
     return Package(
-        name=(artifact.group(1) if artifact else gradle_name) or PurePosixPath(root).name,
+        name=(artifact.group(1) if artifact else gradle_name) or _name(root),
         path=root,
         language="java",
         versions=(version,),
@@ -1433,7 +1466,7 @@ def _terraform_roots(files: ProjectFiles) -> tuple[str, ...]:
             dirs[d] = dirs.get(d, "") + _COMMENT.sub("", files.contents.get(path, ""))
     roots = []
     for d, text in sorted(dirs.items()):
-        if "modules" in PurePosixPath(d).parts and not _BACKEND.search(text):
+        if "modules" in d.split("/") and not _BACKEND.search(text):
             continue
         if _BACKEND.search(text) or _PROVIDER.search(text):
             roots.append(d or ".")
