@@ -14,7 +14,6 @@ disagrees with its manifests, the manifests win and the disagreement is kept in 
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -51,7 +50,7 @@ PRUNED_DIRS = frozenset({
 # fmt: off
 NON_PACKAGE_DIRS = frozenset({
     "test", "tests", "testdata", "fixtures", "__fixtures__", "examples", "example", "docs",
-    "samples", "e2e", "benchmarks", "templates", "testing",
+    "samples", "e2e", "benchmarks", "templates", "testing", "fuzz",
 })
 # fmt: on
 
@@ -79,11 +78,13 @@ HEAD_ONLY = {
 }  # fmt: skip
 
 # Release lines a version range is matched against (the matrix is the declared range's lines).
-NODE_LINES = ("18", "20", "22", "24")
-PYTHON_LINES = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+NODE_LINES = ("18", "20", "22", "24", "26")
+PYTHON_LINES = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
 DEFAULT_VERSION = {"node": "22", "python": "3.12", "go": "1.23", "java": "21", "rust": "stable"}
 NPM_DEFAULT_TEST = "no test specified"
 TOX_VERSION = "4.23.2"
+# A JavaScript workspace with more packages than this is tested through its root's scripts.
+MAX_WORKSPACE_PACKAGES = 12
 
 
 class Service(BaseModel):
@@ -330,7 +331,8 @@ def _join(base: str, name: str) -> str:
 
 def _json(files: ProjectFiles, path: str) -> dict[str, Any]:
     try:
-        data = json.loads(files.contents.get(path, ""))
+        # A byte-order mark is legal in package.json (npm strips it); json.loads refuses it.
+        data = json.loads(files.contents.get(path, "").lstrip("\ufeff"))
     except json.JSONDecodeError as exc:
         if path.endswith("package.json") and path in files.contents:
             raise ConfigError(path, f"not valid JSON: {exc.msg}") from exc
@@ -441,7 +443,14 @@ def _satisfies(version: str, spec: str) -> bool:
 
 
 def _lines_in(lines: Sequence[str], spec: str) -> tuple[str, ...]:
-    return tuple(v for v in lines if _satisfies(v, spec))
+    """The release lines (``20``, ``3.12``) of which some release satisfies ``spec``: a line
+    is in when its first or its last release is (``^20.19.0`` includes the 20 line)."""
+    return tuple(
+        line
+        for line in lines
+        if _satisfies(f"{line}.0.0" if "." not in line else f"{line}.0", spec)
+        or _satisfies(f"{line}.999.999" if "." not in line else f"{line}.999", spec)
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -521,6 +530,14 @@ def _node_manager(
     return manager, lockfile, notes
 
 
+NODE_LOCKFILES = (
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lock",
+    "bun.lockb",
+)
 NODE_INSTALL = {
     "npm": "npm ci",
     "yarn-classic": "yarn install --frozen-lockfile",
@@ -727,25 +744,54 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
     claimed: set[tuple[str, str]] = set()  # (language, dir) already covered by a workspace
     monorepo: str | None = None
 
-    # Workspaces first: they claim their members' manifests.
+    # Workspaces first: they claim their members' manifests. A workspace below a test,
+    # example or docs directory is a fixture of the project's, not a part of it.
+    def fixture(kind: Language, found: dict[str, list[str]]) -> dict[str, list[str]]:
+        for root in [r for r in found if _hidden(r)]:
+            notes.append(f"{root}: skipped (a workspace below a test, example or docs directory)")
+            claimed.update((kind, m) for m in [root, *found.pop(root)])
+        return found
+
     node_ws, node_kind = _node_workspaces(files, by_name)
+    node_ws = fixture("node", node_ws)
     for root, members in node_ws.items():
         monorepo = monorepo or node_kind
-        packages.extend(_node_packages(files, root, members, notes))
+        if len(members) > MAX_WORKSPACE_PACKAGES:
+            # Dozens of jobs help nobody: the root's scripts run the workspace in one job.
+            notes.append(
+                f"{_join(root, 'package.json')}: {len(members)} workspace packages; one job "
+                "runs the root's scripts instead of one job per package"
+            )
+            packages.extend(
+                p.model_copy(update={"members": tuple(members)})
+                for p in _node_packages(files, root, [], notes)
+            )
+        else:
+            packages.extend(_node_packages(files, root, members, notes))
         claimed.update(("node", m) for m in [root, *members])
-    uv_ws = _uv_workspaces(files, by_name)
+        # Other package.json files below the workspace without a lockfile of their own are
+        # installed by it (or are not packages at all): never projects of their own.
+        prefix = f"{root}/" if root else ""
+        for path in by_name.get("package.json", []):
+            base = _dir(path)
+            if base.startswith(prefix) and not any(
+                _has(files, _join(base, lock)) for lock in NODE_LOCKFILES
+            ):
+                claimed.add(("node", base))
+    uv_ws = fixture("python", _uv_workspaces(files, by_name))
     for root, members in uv_ws.items():
         monorepo = monorepo or "uv-workspace"
         for member in members:
             packages.append(_python_package(files, member, install_root=root, notes=notes))
         claimed.update(("python", m) for m in [root, *members])
-    go_ws = _go_workspaces(files, by_name)
+    go_ws = fixture("go", _go_workspaces(files, by_name))
     for root, members in go_ws.items():
         monorepo = monorepo or "go-workspace"
         for member in members:
             packages.append(_go_package(files, member, notes))
         claimed.update(("go", m) for m in [root, *members])
-    cargo_ws = _cargo_workspaces(files, by_name)
+    cargo_ws = fixture("rust", _cargo_workspaces(files, by_name))
+    cargo_excluded = _cargo_excluded(files, by_name)
     for root, members in cargo_ws.items():
         packages.append(_rust_package(files, root, members, notes))
         claimed.update(("rust", m) for m in [root, *members])
@@ -757,6 +803,9 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
     ):
         for root, members in lang_dirs.items():
             if ("java", root) in claimed:
+                notes.append(
+                    f"{_join(root, 'pom.xml')} and a Gradle build side by side: using Maven"
+                )
                 continue
             packages.append(_java_package(files, root, members, builder, notes))
             claimed.update(("java", m) for m in [root, *members])
@@ -791,6 +840,8 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
                 claimed.add((language, base))
                 continue
             if language == "rust" and _inside_claimed(base, "rust", claimed):
+                if base in cargo_excluded:
+                    notes.append(f"{path}: skipped (excluded from the Cargo workspace)")
                 continue
             claimed.add((language, base))
             standalone.append((language, base))
@@ -822,7 +873,7 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
             "cargo": "cargo-workspace",
             "maven": "maven-multi-module",
             "gradle": "gradle-multi-project",
-        }.get(packages[0].package_manager)
+        }.get(packages[0].package_manager, monorepo)
 
     # Services the tests need: compose files, test settings; given to the packages below them.
     services: list[Service] = []
@@ -837,13 +888,17 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
         packages = [_with_paths(p, files) for p in packages]
     packages = [_with_services(p, services, len(packages)) for p in packages]
 
+    # Images to ship: not a dev container's, not a test fixture's.
     dockerfiles = tuple(
         p
         for p in files.paths
-        if (n := _name(p)) in {"Containerfile"}
-        or n == "Dockerfile"
-        or n.startswith("Dockerfile.")
-        or n.endswith(".Dockerfile")
+        if (
+            (n := _name(p)) in {"Containerfile", "Dockerfile"}
+            or n.startswith("Dockerfile.")
+            or n.endswith(".Dockerfile")
+        )
+        and not _hidden(_dir(p))
+        and ".devcontainer" not in p.split("/")
     )
     charts = tuple(_dir(p) or "." for p in by_name.get("Chart.yaml", []))
     terraform_roots = _terraform_roots(files)
@@ -871,6 +926,11 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
         notes=tuple(dict.fromkeys(notes)),
         files_seen=files.seen,
     )
+
+
+def _hidden(base: str) -> bool:
+    """Below a test, example or docs directory (whose manifests are not the project's)."""
+    return bool(base) and any(part in NON_PACKAGE_DIRS for part in base.split("/"))
 
 
 def _inside_claimed(base: str, language: str, claimed: set[tuple[str, str]]) -> bool:
@@ -921,17 +981,33 @@ def _with_paths(p: Package, files: ProjectFiles) -> Package:
 # Node packages and workspaces
 
 
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A workspace glob as workspaces read it: ``*`` within one directory, ``**`` across any
+    number (``packages/**`` also matches ``packages/a/b``), ``./`` ignored."""
+    parts = []
+    pattern = pattern.strip().removeprefix("./").rstrip("/")
+    for i, segment in enumerate(pattern.split("/")):
+        if segment == "**":
+            parts.append("(?:[^/]+(?:/[^/]+)*)?" if i else "(?:[^/]+/)*[^/]+")
+        else:
+            parts.append(
+                "".join(
+                    "[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch)
+                    for ch in segment
+                )
+            )
+    return re.compile("/".join(parts).replace("/(?:[^/]+(?:/[^/]+)*)?", "(?:/[^/]+)*") + "$")
+
+
 def _globs(patterns: Iterable[str], candidates: Iterable[str]) -> list[str]:
-    include = [p.rstrip("/") for p in patterns if not p.startswith("!")]
-    exclude = [p[1:].rstrip("/") for p in patterns if p.startswith("!")]
-    found = []
-    for c in candidates:
-        if any(
-            fnmatch.fnmatchcase(c, g) or fnmatch.fnmatchcase(c, g.replace("/**", "/*"))
-            for g in include
-        ) and not any(fnmatch.fnmatchcase(c, g) for g in exclude):
-            found.append(c)
-    return sorted(found)
+    """The candidate directories that an include pattern matches and no ``!`` pattern does."""
+    include = [_glob_regex(p) for p in patterns if not p.startswith("!")]
+    exclude = [_glob_regex(p[1:]) for p in patterns if p.startswith("!")]
+    return sorted(
+        c
+        for c in candidates
+        if any(r.match(c) for r in include) and not any(r.match(c) for r in exclude)
+    )
 
 
 def _node_workspaces(
@@ -942,6 +1018,8 @@ def _node_workspaces(
     kind = "npm-workspaces"
     for path in by_name.get("pnpm-workspace.yaml", []):
         root = _dir(path)
+        if _hidden(root):
+            continue
         patterns = _dig(_yaml(files, path), "packages") or []
         prefix = root + "/" if root else ""
         rel = [d[len(prefix) :] for d in dirs if d.startswith(prefix) and d != root]
@@ -949,7 +1027,7 @@ def _node_workspaces(
         kind = "pnpm-workspace"
     for path in by_name.get("package.json", []):
         root = _dir(path)
-        if root in found:
+        if root in found or _hidden(root):
             continue
         workspaces = _json(files, path).get("workspaces")
         if isinstance(workspaces, dict):
@@ -1260,11 +1338,30 @@ def _cargo_workspaces(files: ProjectFiles, by_name: dict[str, list[str]]) -> dic
     return found
 
 
+def _cargo_excluded(files: ProjectFiles, by_name: dict[str, list[str]]) -> set[str]:
+    """Directories a Cargo workspace excludes (fuzz targets and the like: not packages)."""
+    excluded: set[str] = set()
+    for path in by_name.get("Cargo.toml", []):
+        ws = _toml(files, path).get("workspace")
+        if isinstance(ws, dict):
+            excluded.update(_join(_dir(path), str(e).rstrip("/")) for e in ws.get("exclude", []))
+    return excluded
+
+
 def _rust_package(files: ProjectFiles, root: str, members: list[str], notes: list[str]) -> Package:
     cargo = _toml(files, _join(root, "Cargo.toml"))
     own: list[str] = []
-    msrv = _dig(cargo, "package", "rust-version") or _dig(
-        cargo, "workspace", "package", "rust-version"
+    # `rust-version.workspace = true` in [package] is a table: the workspace's value counts.
+    msrv = next(
+        (
+            v
+            for v in (
+                _dig(cargo, "package", "rust-version"),
+                _dig(cargo, "workspace", "package", "rust-version"),
+            )
+            if isinstance(v, str)
+        ),
+        None,
     )
     source = f"{_join(root, 'Cargo.toml')} rust-version"
     if not msrv:
@@ -1529,6 +1626,10 @@ _LANG_OF_IMAGE = {
 }
 
 
+def _version_line(lang: str, version: str) -> str:
+    return _major_minor(version) if lang in {"python", "go"} else version.split(".")[0]
+
+
 def _ci_disagreements(
     files: ProjectFiles, ci_files: Sequence[str], packages: Sequence[Package]
 ) -> list[CiFinding]:
@@ -1544,7 +1645,8 @@ def _ci_disagreements(
         for lang, raw in _CI_VERSION.findall(text):
             if "${{" in raw or "matrix." in raw:
                 continue
-            for v in re.findall(r"[\d][\w.]*", raw):
+            # Plain versions only: not "graalpy24.1", "pypy3.9" or "3.13t".
+            for v in re.findall(r"(?<![\w.])\d+(?:\.\d+)*(?![\w.])", raw):
                 versions.setdefault(lang.lower(), set()).add(v)
         for image, tag in _CI_IMAGE.findall(text):
             lang = _LANG_OF_IMAGE[image.lower()]
@@ -1555,30 +1657,23 @@ def _ci_disagreements(
             if found:
                 versions.setdefault(lang, set()).add(found.group(1))
         for lang, seen in sorted(versions.items()):
-            for p in by_lang.get(lang, []):
-                if p.version_source == "default":
-                    continue
-                wanted = {
-                    _major_minor(v) if lang in {"python", "go"} else v.split(".")[0]
-                    for v in p.versions
-                }
-                off = sorted(
-                    v
-                    for v in seen
-                    if (_major_minor(v) if lang in {"python", "go"} else v.split(".")[0])
-                    not in wanted
+            # Compared with every package of the language: a CI version is off only when no
+            # package declares it.
+            declared = [p for p in by_lang.get(lang, []) if p.version_source != "default"]
+            if not declared:
+                continue
+            wanted = {_version_line(lang, v) for p in declared for v in p.versions}
+            off = sorted(v for v in seen if _version_line(lang, v) not in wanted)
+            if off:
+                said = "; ".join(
+                    f"{p.version_source} says {', '.join(p.versions)}" for p in declared[:2]
                 )
-                if off:
-                    findings.append(
-                        CiFinding(
-                            file=path,
-                            disagreement=(
-                                f"tests {lang} {', '.join(off)} but {p.version_source} says "
-                                f"{', '.join(p.versions)}: the manifests win"
-                            ),
-                        )
+                findings.append(
+                    CiFinding(
+                        file=path,
+                        disagreement=f"tests {lang} {', '.join(off)} but {said}: the manifests win",
                     )
-                    break
+                )
         commands = {m.split()[0] for m in _CI_INSTALL.findall(text)}
         for family, langs in (
             ({"npm", "yarn", "pnpm", "bun"}, "node"),

@@ -14,7 +14,15 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # fixture → [(path, language, package manager, versions, lockfile, lint, test)]
 EXPECTED = {
     "node-npm": [
-        (".", "node", "npm", ("20", "22", "24"), "package-lock.json", "npm run lint", "npm test")
+        (
+            ".",
+            "node",
+            "npm",
+            ("20", "22", "24", "26"),
+            "package-lock.json",
+            "npm run lint",
+            "npm test",
+        )
     ],
     "node-yarn-classic": [
         (".", "node", "yarn-classic", ("20.18.0",), "yarn.lock", "yarn run lint", None)
@@ -42,7 +50,7 @@ EXPECTED = {
             ".",
             "python",
             "poetry",
-            ("3.10", "3.11", "3.12", "3.13", "3.14"),
+            ("3.10", "3.11", "3.12", "3.13", "3.14", "3.15"),
             "poetry.lock",
             "poetry run ruff check .",
             "poetry run pytest",
@@ -53,7 +61,7 @@ EXPECTED = {
             ".",
             "python",
             "uv",
-            ("3.11", "3.12", "3.13", "3.14"),
+            ("3.11", "3.12", "3.13", "3.14", "3.15"),
             "uv.lock",
             "uv run ruff check .",
             "uv run pytest",
@@ -92,7 +100,7 @@ EXPECTED = {
             ".",
             "python",
             "uv",
-            ("3.12", "3.13", "3.14"),
+            ("3.12", "3.13", "3.14", "3.15"),
             "uv.lock",
             "uv run ruff check .",
             "uv run pytest",
@@ -101,7 +109,7 @@ EXPECTED = {
             "packages/api",
             "python",
             "uv",
-            ("3.12", "3.13", "3.14"),
+            ("3.12", "3.13", "3.14", "3.15"),
             "uv.lock",
             "uv run ruff check .",
             "uv run pytest",
@@ -110,7 +118,7 @@ EXPECTED = {
             "packages/core",
             "python",
             "uv",
-            ("3.12", "3.13", "3.14"),
+            ("3.12", "3.13", "3.14", "3.15"),
             "uv.lock",
             "uv run ruff check .",
             "uv run pytest",
@@ -221,7 +229,7 @@ def test_gitignored_and_test_directories_are_not_packages() -> None:
 @pytest.mark.parametrize(
     ("name", "disagreement"),
     [
-        ("node-npm", "tests node 16 but package.json engines.node '>=20' says 20, 22, 24"),
+        ("node-npm", "tests node 16 but package.json engines.node '>=20' says 20, 22, 24, 26"),
         ("node-pnpm", "installs with npm but the lockfile is pnpm-lock.yaml (pnpm)"),
         ("node-pnpm", "tests node 18.20 but package.json engines.node '^20 || ^22' says 20, 22"),
         ("go-service", "tests go 1.20, 1.21 but go.mod go directive says 1.22"),
@@ -278,3 +286,82 @@ def test_unknown_project_says_what_it_looks_for(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("hi")
     with pytest.raises(ConfigError, match=r"package\.json \(node\).*Cargo\.toml \(rust\)"):
         analyse_path(tmp_path)
+
+
+# Rules fixed after running the detector on public repositories (vitejs/vite,
+# BurntSushi/ripgrep, astral-sh/uv, spring-projects/spring-petclinic).
+
+
+def _one(files: dict[str, str]) -> tuple[object, ...]:
+    analysis = analyse(ProjectFiles.from_mapping(files))
+    return analysis.packages
+
+
+@pytest.mark.parametrize(
+    ("engines", "lines"),
+    [
+        ("^20.19.0 || >=22.12.0", ("20", "22", "24", "26")),  # vite: the 20 line is in
+        (">=18 <23", ("18", "20", "22")),
+        ("22.x", ("22",)),
+        ("^18.0.0", ("18",)),
+    ],
+)
+def test_a_release_line_is_in_when_some_release_satisfies_the_range(
+    engines: str, lines: tuple[str, ...]
+) -> None:
+    (package,) = _one({"package.json": json.dumps({"name": "x", "engines": {"node": engines}})})
+    assert package.versions == lines  # type: ignore[attr-defined]
+
+
+def test_package_json_with_a_byte_order_mark_is_read() -> None:
+    (package,) = _one({"package.json": "\ufeff" + json.dumps({"name": "bom"})})
+    assert package.name == "bom"  # type: ignore[attr-defined]
+
+
+def test_rust_version_inherited_from_the_workspace() -> None:
+    files = {
+        "Cargo.toml": '[package]\nname = "rg"\nrust-version.workspace = true\n\n'
+        '[workspace]\nmembers = ["crates/*"]\n\n[workspace.package]\nrust-version = "1.80"\n',
+        "Cargo.lock": "version = 3\n",
+        "fuzz/Cargo.toml": '[package]\nname = "fuzz"\n\n[workspace]\nmembers = ["."]\n',
+    }
+    (package,) = _one(files)  # the cargo-fuzz directory is not a package
+    assert package.versions == ("1.80", "stable")  # type: ignore[attr-defined]
+
+
+def test_ci_versions_are_plain_versions_only() -> None:
+    files = {
+        "pyproject.toml": '[project]\nname = "x"\nrequires-python = ">=3.12"\n',
+        ".github/workflows/ci.yml": "jobs:\n  t:\n    steps:\n      - with:\n"
+        '          python-version: "graalpy24.1"\n      - with:\n          python-version: 3.12\n',
+    }
+    assert analyse(ProjectFiles.from_mapping(files)).ci == ()
+
+
+def test_dev_container_and_fixture_dockerfiles_are_not_images() -> None:
+    files = {
+        "pom.xml": "<project><artifactId>app</artifactId></project>",
+        ".devcontainer/Dockerfile": "FROM x",
+        "src/test/resources/Dockerfile": "FROM y",
+        "Dockerfile": "FROM z",
+    }
+    assert analyse(ProjectFiles.from_mapping(files)).dockerfiles == ("Dockerfile",)
+
+
+def test_a_large_workspace_runs_through_its_root_and_nested_fixtures_are_skipped() -> None:
+    files = {
+        "package.json": json.dumps({"name": "mono", "scripts": {"test": "vitest", "lint": "x"}}),
+        "pnpm-lock.yaml": "lockfileVersion: '9.0'\n",
+        "pnpm-workspace.yaml": "packages:\n  - 'packages/*'\n",
+        "playground/package.json": json.dumps({"name": "pg", "scripts": {"test": "x"}}),
+        "packages/x/test/fixtures/yarn/package.json": json.dumps({"workspaces": ["a"]}),
+        **{
+            f"packages/p{i}/package.json": json.dumps({"name": f"p{i}", "scripts": {"test": "t"}})
+            for i in range(15)
+        },
+    }
+    analysis = analyse(ProjectFiles.from_mapping(files))
+    (package,) = analysis.packages  # playground/ has no lockfile: installed by the workspace
+    assert package.test == "pnpm test"
+    assert len(package.members) == 15
+    assert analysis.monorepo == "pnpm-workspace"

@@ -138,15 +138,18 @@ def test_the_jenkinsfile_check_catches_what_it_claims() -> None:
 
 # The install command always matches the lockfile present, the versions the manifests.
 INSTALLS = {
-    "node-npm": ("npm ci", ["20", "22", "24"]),
+    "node-npm": ("npm ci", ["20", "22", "24", "26"]),
     "node-yarn-classic": ("yarn install --frozen-lockfile", ["20.18.0"]),
     "node-yarn-berry": ("yarn install --immutable", ["18", "20", "22"]),
     "node-pnpm": ("pnpm install --frozen-lockfile", ["20", "22"]),
     "node-bun": ("bun install --frozen-lockfile", ["22"]),
     "python-pip": ("pip install -r requirements-dev.txt", ["3.11"]),
-    "python-poetry": ("poetry install --no-interaction", ["3.10", "3.11", "3.12", "3.13", "3.14"]),
-    "python-uv": ("uv sync --locked", ["3.11", "3.12", "3.13", "3.14"]),
-    "python-uv-workspace": ("uv sync --locked --all-packages", ["3.12", "3.13", "3.14"]),
+    "python-poetry": (
+        "poetry install --no-interaction",
+        ["3.10", "3.11", "3.12", "3.13", "3.14", "3.15"],
+    ),
+    "python-uv": ("uv sync --locked", ["3.11", "3.12", "3.13", "3.14", "3.15"]),
+    "python-uv-workspace": ("uv sync --locked --all-packages", ["3.12", "3.13", "3.14", "3.15"]),
     "python-tox": ("python -m pip install tox==", ["3.9", "3.10", "3.11", "3.12"]),
     "go-service": ("go mod download", ["1.22"]),
     "java-maven": ("./mvnw -B -q dependency:go-offline", ["21"]),
