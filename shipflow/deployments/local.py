@@ -1,4 +1,4 @@
-"""Local services (Prefect server, moto, Prometheus, registry, HAProxy) started as processes
+"""Local services (Prefect server, moto, Prometheus, registry, the sandbox metrics app) started
 on 127.0.0.1 and free ports, and stopped by PID. Used by ``shipflow demo`` and the test suite.
 
 Nothing here installs anything: a missing binary fails with the apt package that provides it
@@ -12,11 +12,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
 from shipflow.adapters.binaries import find_binary
 from shipflow.adapters.waiting import Timeout, poll_until
@@ -29,6 +32,7 @@ APT_PACKAGES = {
     "buildah": "buildah",
     "skopeo": "skopeo",
     "busybox": "busybox-static",
+    "chromium": "chromium",
 }
 
 
@@ -152,9 +156,33 @@ def running(service: Service) -> Iterator[Service]:
 # --- the services, as the demo and the tests start them ----------------------------------
 
 
-def prefect_server(port: int, workdir: Path) -> Service:
-    """``prefect server start`` on SQLite in ``workdir``, API only (no UI assets needed)."""
+def _write_yaml(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def prefect_server(port: int, workdir: Path, *, ui: bool = False) -> Service:
+    """``prefect server start`` on SQLite in ``workdir``; with ``ui`` it also serves the
+    Prefect UI at ``http://127.0.0.1:PORT`` (the sandbox, where a person approves a plan),
+    otherwise the API only (the tests: no UI assets copied, a faster start).
+
+    The UI's own idea of the API address (``PREFECT_UI_API_URL``) is set to this server, and
+    its static files are copied into ``workdir`` (the installed package may be read-only).
+    """
     database = f"sqlite+aiosqlite:///{workdir / 'prefect.db'}"
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {
+        "PREFECT_HOME": str(workdir / "prefect-home"),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
+        # Its own address, whatever the caller's environment points at.
+        "PREFECT_API_URL": api_url,
+    }
+    if ui:
+        env |= {
+            "PREFECT_UI_API_URL": api_url,
+            "PREFECT_UI_URL": api_url.removesuffix("/api"),
+            "PREFECT_UI_STATIC_DIRECTORY": str(workdir / "prefect-ui"),
+        }
     return Service(
         name="prefect server",
         argv=[
@@ -165,16 +193,24 @@ def prefect_server(port: int, workdir: Path) -> Service:
             "127.0.0.1",
             "--port",
             str(port),
-            "--no-ui",
+            *([] if ui else ["--no-ui"]),
             "--analytics-off",
         ],
-        ready=http_ready(f"http://127.0.0.1:{port}/api/health", lambda r: r.status_code == 200),
+        ready=http_ready(f"{api_url}/health", lambda r: r.status_code == 200),
         log_path=workdir / "prefect-server.log",
-        env={
-            "PREFECT_HOME": str(workdir / "prefect-home"),
-            "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
-        },
-        timeout=90,
+        env=env,
+        timeout=120,
+    )
+
+
+def metrics_app(port: int, workdir: Path) -> Service:
+    """The sandbox's metrics app: stable and canary traffic as ``prometheus_client`` metrics
+    (``shipflow.deployments.sandbox.metrics_app``), controlled over ``POST /control``."""
+    return Service(
+        name="metrics app",
+        argv=[sys.executable, "-m", "shipflow.deployments.sandbox.metrics_app", str(port)],
+        ready=http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
+        log_path=workdir / "metrics-app.log",
     )
 
 
@@ -189,18 +225,26 @@ def moto_server(port: int, workdir: Path) -> Service:
 
 
 def prometheus(
-    port: int, workdir: Path, targets: list[str], scrape_interval: str = "1s"
+    port: int,
+    workdir: Path,
+    targets: list[str],
+    scrape_interval: str = "1s",
+    file_sd: list[str] | None = None,
 ) -> Service:
-    """Debian's Prometheus scraping fixed ``targets`` (it applies new targets only after ~5s)."""
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        f"  scrape_interval: {scrape_interval}\n"
-        f"  evaluation_interval: {scrape_interval}\n"
-        "scrape_configs:\n"
-        "  - job_name: app\n"
-        "    static_configs:\n"
-        f"      - targets: {targets!r}\n".replace("'", '"')
+    """Debian's Prometheus scraping fixed ``targets`` (it applies new targets only after ~5s),
+    and, with ``file_sd``, the target lists in those files (globs; rewritten files are read
+    again at once), for processes that come and go (the ``local`` target's app versions)."""
+    scrape: list[dict[str, Any]] = [{"job_name": "app", "static_configs": [{"targets": targets}]}]
+    if file_sd:
+        scrape.append(
+            {"job_name": "local", "file_sd_configs": [{"files": file_sd, "refresh_interval": "1s"}]}
+        )
+    config = _write_yaml(
+        workdir / "prometheus.yml",
+        {
+            "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+            "scrape_configs": scrape,
+        },
     )
     return Service(
         name="prometheus",
@@ -218,11 +262,17 @@ def prometheus(
 
 def registry(port: int, workdir: Path) -> Service:
     """Debian's docker-registry (distribution v2), filesystem storage, no auth."""
-    config = workdir / "registry.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {workdir / 'registry-data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
+    config = _write_yaml(
+        workdir / "registry.yml",
+        {
+            "version": "0.1",
+            "log": {"level": "warn"},
+            "storage": {
+                "filesystem": {"rootdirectory": str(workdir / "registry-data")},
+                "delete": {"enabled": True},
+            },
+            "http": {"addr": f"127.0.0.1:{port}"},
+        },
     )
     return Service(
         name="docker-registry",
@@ -232,33 +282,62 @@ def registry(port: int, workdir: Path) -> Service:
     )
 
 
-def haproxy(frontend: int, runtime: int, workdir: Path, servers: dict[str, str]) -> Service:
-    """HAProxy with one HTTP frontend, one backend ``app`` and an admin runtime API.
+def haproxy(
+    frontend: int,
+    runtime: str,
+    workdir: Path,
+    servers: dict[str, str],
+    backend: str = "app",
+    health: str | None = None,
+) -> Service:
+    """Debian's HAProxy: one HTTP frontend on ``frontend``, one round-robin ``backend`` and
+    the admin runtime API at ``runtime`` (``unix:/path`` or ``127.0.0.1:PORT``).
 
     ``servers`` maps a server name to ``host:port``; the first starts with weight 100, the
-    others with 0 (the runtime API changes them).
+    others with 0 (the runtime API moves them). An empty address starts the server disabled,
+    pointing nowhere, until the runtime API gives it one. With ``health`` (an HTTP path)
+    servers are checked every second and a dead one takes no requests.
     """
+    if runtime.startswith("unix:"):
+        socket_line = f"  stats socket {runtime.removeprefix('unix:')} mode 600 level admin"
+    else:
+        socket_line = f"  stats socket ipv4@{runtime} level admin"
     lines = [
         "global",
-        f"  stats socket ipv4@127.0.0.1:{runtime} level admin",
+        socket_line,
         "defaults",
         "  mode http",
         "  timeout connect 1s",
-        "  timeout client 5s",
-        "  timeout server 5s",
+        "  timeout client 10s",
+        "  timeout server 10s",
+        # A request that cannot reach a server (one just stopped) goes to another.
+        "  option redispatch",
+        "  retries 2",
+        "  retry-on conn-failure empty-response response-timeout",
         "frontend web",
         f"  bind 127.0.0.1:{frontend}",
-        "  default_backend app",
-        "backend app",
+        f"  default_backend {backend}",
+        f"backend {backend}",
         "  balance roundrobin",
     ]
+    if health:
+        lines += [f"  option httpchk GET {health}", "  default-server inter 1s fall 2 rise 1"]
     for i, (name, address) in enumerate(servers.items()):
-        lines.append(f"  server {name} {address} weight {100 if i == 0 else 0}")
+        weight = 100 if i == 0 else 0
+        check = " check" if health else ""
+        where = address or "127.0.0.1:1"
+        state = "" if address else " disabled"
+        lines.append(f"  server {name} {where} weight {weight}{check}{state}")
     config = workdir / "haproxy.cfg"
     config.write_text("\n".join(lines) + "\n")
+    if runtime.startswith("unix:"):
+        path = Path(runtime.removeprefix("unix:"))
+        ready = path.exists
+    else:
+        ready = tcp_ready(int(runtime.rsplit(":", 1)[1]))
     return Service(
         name="haproxy",
         argv=[require_binary("haproxy"), "-db", "-f", str(config)],
-        ready=tcp_ready(runtime),
+        ready=lambda: bool(ready()) and tcp_ready(frontend)(),
         log_path=workdir / "haproxy.log",
     )
