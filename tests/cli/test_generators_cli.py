@@ -101,7 +101,7 @@ def test_verbose_says_where_the_repository_ci_disagrees(project: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (
         ".github/workflows/ci.yml: tests node 16 but package.json engines.node '>=20' says "
-        "20, 22, 24: the manifests win"
+        "20, 22, 24, 26: the manifests win"
     ) in done.stderr
     assert "over 15 min" in done.stderr
     quiet = run("pipeline", str(project), "--platform", "jenkins", "--force")
