@@ -64,7 +64,8 @@ def release(
         sha: The merged commit.
         ref: The branch ref it landed on.
         services: Only these services (default: those whose ``paths`` the merge touched).
-        changed_paths: Paths the merge changed (from the event), to pick services.
+        changed_paths: Paths the merge changed (from the event), to pick services; None or
+            empty when the forge did not say (paths unknown: every service is released).
         checkout: The repository checked out at ``sha`` (default: SHIPFLOW_STACKS_ROOT).
         approval_timeout: Seconds to wait for each Terraform approval.
         auto_approve: Apply Terraform plans without the approval pause.
@@ -75,11 +76,18 @@ def release(
     if not config_file.is_file():
         raise ConfigError("checkout", f"{config_file} does not exist")
     config = parse_repo_config(config_file.read_text())
-    names = services or config.affected(changed_paths)
+    selection = config.select(changed_paths)
+    names = services or list(selection.services)
     unknown = sorted(set(names) - set(config.services))
     if unknown:
         raise ConfigError("services", f"not in shipflow.toml: {', '.join(unknown)}")
     rows: list[dict[str, str]] = []
+    scope = ""
+    if not services and not changed_paths:
+        # The merge may have touched any service: say so in the log, summary and message.
+        scope = f" ({selection.reason})"
+        logger.info(selection.reason)
+        rows.append({"service": "*", "stage": "-", "state": "all", "detail": selection.reason})
     try:
         for name in names:
             outcome = _release_service(
@@ -89,7 +97,7 @@ def release(
                 return Failed(message=outcome)
     finally:
         publish_release(repo, sha, rows)
-    message = f"released {sha[:12]} of {repo}: {', '.join(names) or 'no service affected'}"
+    message = f"released {sha[:12]} of {repo}: {', '.join(names) or 'no service affected'}{scope}"
     logger.info(message)
     return Completed(message=message)
 
