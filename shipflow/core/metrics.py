@@ -142,3 +142,26 @@ class HttpMetrics(BaseModel):
             f"histogram_quantile({q:g}, sum by ({self._by(('le', *by))}) "
             f"(rate({self.latency_histogram}_bucket{{{self.selector(app)}}}[{window}])))"
         )
+
+    def slow_ratio(
+        self, app: str, window: str, threshold_seconds: float, by: Sequence[str] = ("version",)
+    ) -> str:
+        """Share of requests slower than ``threshold_seconds`` over ``window``: 1 - (requests in
+        the bucket ``le`` = threshold) / (all requests, ``le="+Inf"``). The threshold must be a
+        bucket boundary of the histogram (a latency SLO's target is chosen as one)."""
+        bucket = f"{self.latency_histogram}_bucket{{{self.selector(app)}"
+        bound = escape(bucket_pattern(threshold_seconds))
+        group = f"sum by ({self._by(by)})"
+        return (
+            f'1 - {group} (rate({bucket},le=~"{bound}"}}[{window}]))'
+            f' / {group} (rate({bucket},le="+Inf"}}[{window}]))'
+        )
+
+
+def bucket_pattern(seconds: float) -> str:
+    """A regular expression matching the ``le`` label of the bucket bounded at ``seconds`` as
+    every client library writes it (Go writes ``1``, Python ``1.0``; Prometheus 2 keeps the
+    text as scraped)."""
+    text = format(seconds, "f").rstrip("0").rstrip(".") or "0"
+    pattern = re.escape(text)
+    return pattern + r"(\.0)?" if "." not in text else pattern
