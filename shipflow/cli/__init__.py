@@ -22,6 +22,7 @@ from shipflow.cli import (
     dockerfile,
     doctor,
     drift,
+    monitor,
     pipeline,
     sandbox,
     scaffold,
@@ -31,7 +32,18 @@ from shipflow.cli import (
 from shipflow.cli._app import EXIT_OK, EXIT_USAGE, app, err
 
 __all__ = ["app", "main"]
-_COMMANDS = (demo, dockerfile, doctor, drift, pipeline, sandbox, scaffold, terraform, webhook)
+_COMMANDS = (
+    demo,
+    dockerfile,
+    doctor,
+    drift,
+    monitor,
+    pipeline,
+    sandbox,
+    scaffold,
+    terraform,
+    webhook,
+)
 
 
 def main() -> None:

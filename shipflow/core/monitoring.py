@@ -21,10 +21,17 @@ bad events and ``100 - percentile`` as the budget.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shipflow.core.metrics import HttpMetrics, escape
 from shipflow.errors import ConfigError
@@ -484,3 +491,23 @@ def prometheus_rule(
         "metadata": metadata,
         "spec": {"groups": rule_groups(spec)},
     }
+
+
+#: The keys of an app spec that ``shipflow monitor`` reads; the others belong to other commands
+#: (``shipflow plan`` reads image, port, replicas, ... from the same file).
+SPEC_KEYS = ("name", "slo", "metrics", "saturation", "endpoint_label")
+
+
+def monitor_spec(document: Mapping[str, object]) -> MonitorSpec:
+    """The monitoring part of an app spec (a parsed YAML, TOML or JSON document).
+
+    Raises:
+        ConfigError: a value is out of range; the field is its dotted path (``slo.availability``).
+    """
+    picked = {k: v for k, v in document.items() if k in SPEC_KEYS}
+    try:
+        return MonitorSpec.model_validate(picked)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "spec"
+        raise ConfigError(field, first["msg"].removeprefix("Value error, ")) from exc
