@@ -110,7 +110,7 @@ def monitor(
             written = write_files(files, out, force=force)
         except (ShipflowError, OSError) as exc:
             raise fail(str(exc)) from exc
-    alerts = [
+    alerts: list[dict[str, Any]] = [
         {
             "alert": f"SLO{t.sli.capitalize()}{t.alert.name.capitalize()}Burn",
             "severity": t.alert.severity,

@@ -144,7 +144,7 @@ class Slo(BaseModel):
             ):
                 if self.burn_rate(alert) * budget >= 1:
                     raise ValueError(
-                        f"a {number(self.burn_rate(alert))}x burn of a {what} budget of "
+                        f"a {number(self.burn_rate(alert))}x burn of the {what} budget of "
                         f"{number(budget * 100)} % needs more than 100 % bad requests; "
                         f"raise the objective or lower the {alert.name} budget share",
                     )
