@@ -19,6 +19,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from shipflow.cli import (
     demo,
+    diagnose,
     dockerfile,
     doctor,
     drift,
@@ -34,6 +35,7 @@ from shipflow.cli._app import EXIT_OK, EXIT_USAGE, app, err
 __all__ = ["app", "main"]
 _COMMANDS = (
     demo,
+    diagnose,
     dockerfile,
     doctor,
     drift,
