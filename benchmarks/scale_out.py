@@ -89,7 +89,7 @@ class Api:
         page = self.post(
             "/events/filter",
             {
-                "limit": 200,
+                "limit": 50,
                 "filter": {
                     "event": {"name": ["shipflow.slot.acquired"]},
                     "occurred": {"since": "2000-01-01T00:00:00Z"},
