@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,7 +44,15 @@ class Settings(BaseSettings):
         default=None, description="buildah --storage-driver (e.g. vfs where overlay cannot run)."
     )
     registry_tls: bool = Field(default=True, description="Talk to registries over HTTPS.")
-    prometheus_url: str = Field(default="http://127.0.0.1:9090")
+    prometheus_url: str = Field(
+        default="http://127.0.0.1:9090", description="Where the canary analysis queries."
+    )
+    prometheus_ca_bundle: str | None = Field(
+        default=None, description="CA bundle that signs Prometheus' certificate."
+    )
+    prometheus_bearer_token: SecretStr | None = None
+    prometheus_username: str | None = None
+    prometheus_password: SecretStr | None = None
 
 
 def load_settings() -> Settings:

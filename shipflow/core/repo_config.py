@@ -18,9 +18,10 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from shipflow.core.analysis import CanaryPolicy
+from shipflow.core.canary import CanaryPolicy
+from shipflow.core.validation import validated
 from shipflow.errors import ConfigError
 
 
@@ -103,9 +104,4 @@ def parse_repo_config(text: str) -> RepoConfig:
         raise ConfigError("shipflow.toml", f"not valid TOML: {exc}") from None
     if not data.get("services"):
         raise ConfigError("services", "shipflow.toml declares no [services.<name>] table")
-    try:
-        return RepoConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(field, first["msg"]) from None
+    return validated(RepoConfig, data)

@@ -38,6 +38,7 @@ APT_PACKAGES = {
     "chromium": "chromium",
     "postgres": "postgresql",
     "initdb": "postgresql",
+    "openssl": "openssl",
 }
 # Debian keeps PostgreSQL's server programs out of PATH, under its major version.
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"

@@ -16,7 +16,7 @@ import pytest
 from shipflow.adapters.kubernetes import ClusterTarget, Deployments, RouterSpec
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.adapters.waiting import poll_until
-from shipflow.core.analysis import CanaryPolicy, Step
+from shipflow.core.canary import CanaryPolicy, Step
 from shipflow.deployments.sandbox.cluster import APP, create_app
 from shipflow.deployments.sandbox.fake_kube import FakeKube
 from shipflow.deployments.sandbox.traffic import canary_share, traffic
@@ -104,9 +104,9 @@ def canary_params(namespace: str, prometheus: str, label: str, hold: float) -> d
     policy = CanaryPolicy(
         steps=(Step(weight=25, hold_seconds=hold),),
         check_interval_seconds=1,
-        window_seconds=4,
         min_requests=20,
-        inconclusive_limit=4,
+        min_baseline_requests=20,
+        max_sample_age_seconds=5,
         progress_deadline_seconds=30,
     )
     return {
@@ -158,7 +158,7 @@ def test_a_worker_killed_during_a_canary_hold(
     assert second_run["state_type"] == "COMPLETED", second_run["state"]["message"]
     logs = "\n".join(cluster.api.logs(second))
     assert "took the slot shipflow-canary-" in logs
-    assert "left 25 % on the canary" in logs
+    assert "took 25 % of traffic" in logs  # taken back before it climbed
     assert canary_share(fake_kube, app.namespace, "gateway") == 0
     deployments = Deployments(app.api, app.namespace)
     assert deployments.image_of(APP) == "registry.local/web@sha256:" + "c" * 64

@@ -288,9 +288,9 @@ def service_repo(
         [services.{service}.policy]
         steps = [{{ weight = 25, hold_seconds = 2 }}]
         check_interval_seconds = 1
-        window_seconds = 4
         min_requests = 20
-        inconclusive_limit = 4
+        min_baseline_requests = 20
+        max_sample_age_seconds = 5
         progress_deadline_seconds = 30
         """)
     )
