@@ -28,10 +28,9 @@ from typing import Any
 import boto3
 import httpx
 
+from shipflow.adapters.git import Git
 from shipflow.deployments import local
 from shipflow.deployments.sandbox.images import make_base_image
-
-DEMO_SHA = "5b1e0c3a9d7f2468ace013579bdf2468ace01357"
 
 STACK = """\
 terraform {{
@@ -195,7 +194,8 @@ def _environment(workdir: Path, sandbox: Sandbox) -> None:
     )
 
 
-def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tuple[Path, str]:
+def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tuple[Path, str, str]:
+    """The example repository, committed: its path, the merge's commit and the state bucket."""
     repo = root / "repo"
     web = repo / "services" / "web"
     web.mkdir(parents=True)
@@ -209,7 +209,8 @@ def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tupl
     (repo / "shipflow.toml").write_text(
         CONFIG.format(registry=sandbox.registry, namespace=namespace)
     )
-    return repo, bucket
+    sha = Git().commit_all(repo, "web: version 2")
+    return repo, sha, bucket
 
 
 def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
@@ -237,7 +238,7 @@ def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
             config_file=os.environ["KUBECONFIG"]
         )
         cluster = create_app(api, image="registry.local/web:1.0.0")
-        repo, bucket = _repository(workdir, sandbox, cluster.namespace, base)
+        repo, sha, bucket = _repository(workdir, sandbox, cluster.namespace, base)
         say(
             f"example repository written to {repo}; the cluster runs web 1.0.0 in "
             f"namespace {cluster.namespace}"
@@ -246,7 +247,7 @@ def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
         users.control(APP, "stable", error_rate=0.01)
         users.control(APP, "canary", error_rate=0.01)
         with traffic(sandbox.kube, users, cluster.namespace, "gateway", APP):
-            _release(sandbox.api_url, repo, result, say)
+            _release(sandbox.api_url, repo, sha, result, say)
         result.deployed_image = Deployments(api, cluster.namespace).image_of(APP)
         s3 = boto3.client("s3", endpoint_url=sandbox.s3)
         with contextlib.suppress(s3.exceptions.NoSuchKey):
@@ -255,7 +256,9 @@ def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
         return result
 
 
-def _release(api_url: str, repo: Path, result: DemoResult, say: Callable[[str], None]) -> None:
+def _release(
+    api_url: str, repo: Path, sha: str, result: DemoResult, say: Callable[[str], None]
+) -> None:
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
     stop = threading.Event()
@@ -266,11 +269,11 @@ def _release(api_url: str, repo: Path, result: DemoResult, say: Callable[[str], 
         from shipflow.flows.release import release
 
         approver.start()
-        say(f"merge {DEMO_SHA[:12]} of shop/web landed on main: releasing")
+        say(f"merge {sha[:12]} of shop/web landed on main: releasing")
         state = release(
             repo="shop/web",
-            sha=DEMO_SHA,
-            checkout=str(repo),
+            sha=sha,
+            clone_url=repo.as_uri(),
             changed_paths=["services/web/index.html"],
             approval_timeout=300,
             return_state=True,

@@ -15,24 +15,30 @@ from shipflow.deployments.sandbox.traffic import traffic
 from shipflow.flows.release import release
 from tests.conftest import MetricsApp, Moto, Prometheus
 from tests.conftest import Registry as RegistryService
+from tests.harness.gitrepo import Repo, make_repo
+from tests.harness.images import file_in_image
 from tests.harness.prefect_api import artifacts
 from tests.harness.stacks import make_s3_stack
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-SHA = "9c1d4b5e6f708192a3b4c5d6e7f809a1b2c3d4e5"
+MISSING = "0123456789abcdef0123456789abcdef01234567"
 
 
-def checkout(root: Path, base: str, registry: RegistryService, moto: Moto, namespace: str) -> Path:
-    repo = root / "repo"
-    (repo / "services" / "web").mkdir(parents=True)
-    (repo / "services" / "web" / "app.txt").write_text("v2\n")
-    (repo / "services" / "web" / "Dockerfile").write_text(
-        f"FROM {base}\nCOPY app.txt /app/app.txt\nUSER 1000\n"
-    )
-    stack = make_s3_stack(repo / "infra", moto.endpoint, count=2)
-    (repo / "shipflow.toml").write_text(
-        textwrap.dedent(f"""\
+def checkout(root: Path, base: str, registry: RegistryService, moto: Moto, namespace: str) -> Repo:
+    """A repository whose first commit holds the service (app.txt "v1"), its stack and
+    shipflow.toml; the second commit changes app.txt to "v2"."""
+    scratch = root / "scratch"
+    stack = make_s3_stack(scratch / "infra", moto.endpoint, count=2)
+    files = {
+        "services/web/app.txt": "v1\n",
+        "services/web/Dockerfile": f"FROM {base}\nCOPY app.txt /app/app.txt\nUSER 1000\n",
+        **{
+            f"infra/{stack.name}/{f.name}": f.read_text()
+            for f in stack.path.iterdir()
+            if f.is_file()
+        },
+        "shipflow.toml": textwrap.dedent(f"""\
         [services.web]
         image = {{ context = "services/web", repository = "{registry.host}/shop/web" }}
         stack = "infra/{stack.name}"
@@ -46,8 +52,11 @@ def checkout(root: Path, base: str, registry: RegistryService, moto: Moto, names
         min_requests = 20
         inconclusive_limit = 4
         progress_deadline_seconds = 20
-        """)
-    )
+        """),
+    }
+    repo = make_repo(root)
+    repo.commit(files, "first")
+    repo.commit({"services/web/app.txt": "v2\n"}, "second")
     return repo
 
 
@@ -64,19 +73,22 @@ def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
 ) -> None:
     monkeypatch.setenv("SHIPFLOW_PROMETHEUS_URL", prometheus.url)
     repo = checkout(tmp_path, base_image, registry, moto, kube_app.namespace)
+    first = repo.commits[0]  # the branch already points at the second commit
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", APP):
         state = release(
             repo="shop/web",
-            sha=SHA,
-            checkout=str(repo),
+            sha=first,
+            clone_url=repo.url,
             auto_approve=True,
             changed_paths=["services/web/app.txt"],
             return_state=True,
         )
     assert state.is_completed(), state.message
-    assert state.message == f"released {SHA[:12]} of shop/web: web"
-    digest = Registry(registry.host, tls=False).manifest_digest("shop/web", SHA)
+    assert state.message == f"released {first[:12]} of shop/web: web"
+    digest = Registry(registry.host, tls=False).manifest_digest("shop/web", first)
     assert digest is not None
+    # Built from exactly the merged commit, not from whatever the branch points at now.
+    assert file_in_image(registry.host, "shop/web", first, "app/app.txt") == "v1\n"
     image = Deployments(kube_app.api, kube_app.namespace).image_of(APP)
     assert image == f"{registry.host}/shop/web@{digest}"  # deployed by digest, not by tag
     summary = next(
@@ -85,15 +97,24 @@ def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
     for stage in ("build_and_push", "terraform_release", "canary"):
         assert stage in summary["data"]
 
-    # The same merge delivered again does not release again.
+    # The same merge delivered again does not release again, and says so.
     again = release(
-        repo="shop/web", sha=SHA, checkout=str(repo), auto_approve=True, return_state=True
+        repo="shop/web", sha=first, clone_url=repo.url, auto_approve=True, return_state=True
     )
     assert again.is_completed()
-    summary = next(
-        a for a in artifacts(again.state_details.flow_run_id) if a["key"] == "release-summary"
+    assert again.message == (
+        f"nothing released for {first[:12]} of shop/web: web: {first} is already released for web"
     )
-    assert f"{SHA} is already released for web" in summary["data"]
+
+
+def test_a_commit_the_repository_lacks_fails_and_builds_nothing(
+    tmp_path: Path, base_image: str, registry: RegistryService, moto: Moto, kube_app: KubeApp
+) -> None:
+    repo = checkout(tmp_path, base_image, registry, moto, kube_app.namespace)
+    state = release(repo="shop/web", sha=MISSING, clone_url=repo.url, return_state=True)
+    assert state.is_failed()
+    assert state.message.endswith(f"commit {MISSING} not found in {repo.url}")
+    assert Registry(registry.host, tls=False).manifest_digest("shop/web", MISSING) is None
 
 
 def test_a_failing_stage_stops_the_chain_with_its_reason(
@@ -104,11 +125,12 @@ def test_a_failing_stage_stops_the_chain_with_its_reason(
     kube_app: KubeApp,
 ) -> None:
     repo = checkout(tmp_path, base_image, registry, moto, kube_app.namespace)
-    (repo / "services" / "web" / "Dockerfile").write_text(
-        f"FROM {base_image}\nENV API_TOKEN=abcdef123456\nUSER 1000\n"
+    bad = repo.commit(
+        {"services/web/Dockerfile": f"FROM {base_image}\nENV API_TOKEN=abcdef123456\nUSER 1000\n"},
+        "leak a token",
     )
     state = release(
-        repo="shop/web", sha=SHA[::-1], checkout=str(repo), auto_approve=True, return_state=True
+        repo="shop/web", sha=bad, clone_url=repo.url, auto_approve=True, return_state=True
     )
     assert state.is_failed()
     assert state.message.startswith("web: build_and_push failed:")
@@ -118,7 +140,17 @@ def test_a_failing_stage_stops_the_chain_with_its_reason(
 
 
 def test_unknown_services_and_bad_config_are_named(tmp_path: Path) -> None:
-    (tmp_path / "shipflow.toml").write_text('[services.web]\nstrategy = "yolo"\n')
-    state = release(repo="a/b", sha=SHA, checkout=str(tmp_path), return_state=True)
+    repo = make_repo(tmp_path)
+    sha = repo.commit({"shipflow.toml": '[services.web]\nstrategy = "yolo"\n'}, "bad config")
+    state = release(repo="a/b", sha=sha, clone_url=repo.url, return_state=True)
     assert state.is_failed()
     assert "services.web.image" in state.message
+
+
+def test_a_release_without_a_clone_url_or_a_full_sha_is_refused() -> None:
+    state = release(repo="a/b", sha=MISSING, return_state=True)
+    assert state.is_failed()
+    assert state.message.endswith("clone_url: no clone URL for a/b: the merge event must carry one")
+    state = release(repo="a/b", sha="main", clone_url="file:///nowhere.git", return_state=True)
+    assert state.is_failed()
+    assert "sha: 'main' is not a full commit id" in state.message
