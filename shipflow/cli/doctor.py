@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.table import Table
 
 from shipflow import __version__
-from shipflow.cli._app import JsonOpt, app, console, emit_json
+from shipflow.cli._app import EXIT_ERROR, JsonOpt, app, console, emit_json
 from shipflow.errors import ShipflowError
 
 
@@ -19,8 +20,29 @@ def version() -> None:
 
 
 @app.command()
-def doctor(as_json: JsonOpt = False) -> None:
-    """Report which Terraform, Prefect API and local tools shipflow would use here."""
+def doctor(
+    as_json: JsonOpt = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker",
+            help="Check what a production worker needs; exit 1 when something is missing.",
+        ),
+    ] = False,
+    repo: Annotated[
+        list[str] | None,
+        typer.Option(help="With --worker: a repository URL releases fetch from (repeatable)."),
+    ] = None,
+    pool: Annotated[str, typer.Option(help="With --worker: the work pool.")] = "shipflow-process",
+) -> None:
+    """Report which Terraform, Prefect API and local tools shipflow would use here.
+
+    With --worker: Terraform and its version, buildah, git and read access to each --repo,
+    the registry credentials block, kubeconfig and the cluster's API, Prometheus, the Prefect
+    API and the work pool — each missing one named with how to fix it (exit 1)."""
+    if worker:
+        _worker_doctor(repo or [], pool, as_json)
+        return
     from shipflow.adapters.terraform import Terraform, find_terraform
     from shipflow.settings import load_settings
 
@@ -60,3 +82,32 @@ def doctor(as_json: JsonOpt = False) -> None:
     for name, path in report["tools"].items():
         table.add_row(name, path or "[yellow]not installed[/] (see README: scripts/bootstrap)")
     console.print(table)
+
+
+def _worker_doctor(repos: list[str], pool: str, as_json: bool) -> None:
+    from shipflow.deployments.doctor import worker_checks
+
+    checks = worker_checks(repos, pool)
+    missing = [c for c in checks if not c.ok]
+    if as_json:
+        emit_json(
+            {
+                "ok": not missing,
+                "checks": [
+                    {"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks
+                ],
+            }
+        )
+    else:
+        table = Table(title="shipflow doctor --worker", show_lines=True)
+        for column in ("check", "", "found", "fix"):
+            table.add_column(column)
+        for c in checks:
+            mark = "[green]ok[/]" if c.ok else "[bold red]MISSING[/]"
+            table.add_row(c.name, mark, c.detail, c.fix)
+        console.print(table)
+        if missing:
+            names = ", ".join(c.name for c in missing)
+            console.print(f"[bold red]{len(missing)} missing:[/] {names}", highlight=False)
+    if missing:
+        raise typer.Exit(EXIT_ERROR)

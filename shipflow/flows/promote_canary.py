@@ -16,6 +16,7 @@ from pydantic import Field
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.core.analysis import CanaryPolicy, Decision, Measurement, assess_step
+from shipflow.flows.crashes import explain_lost_worker
 from shipflow.flows.pauses import end_after_expired_pause
 from shipflow.settings import load_settings
 from shipflow.tasks.canary import (
@@ -79,7 +80,7 @@ def _rollback_hook(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -
 
 @flow(
     name="promote_canary",
-    on_crashed=[_rollback_hook],
+    on_crashed=[_rollback_hook, explain_lost_worker],
     on_cancellation=[_rollback_hook],
 )
 def promote_canary(
