@@ -152,8 +152,12 @@ def running(service: Service) -> Iterator[Service]:
 # --- the services, as the demo and the tests start them ----------------------------------
 
 
-def prefect_server(port: int, workdir: Path) -> Service:
-    """``prefect server start`` on SQLite in ``workdir``, API only (no UI assets needed)."""
+def prefect_server(
+    port: int, workdir: Path, *, ui: bool = False, env: dict[str, str] | None = None
+) -> Service:
+    """``prefect server start`` on SQLite in ``workdir``; API only unless ``ui`` (the UI
+    serves from the same port). ``env`` adds server settings (e.g.
+    ``PREFECT_SERVER_API_AUTH_STRING``)."""
     database = f"sqlite+aiosqlite:///{workdir / 'prefect.db'}"
     return Service(
         name="prefect server",
@@ -165,7 +169,7 @@ def prefect_server(port: int, workdir: Path) -> Service:
             "127.0.0.1",
             "--port",
             str(port),
-            "--no-ui",
+            *([] if ui else ["--no-ui"]),
             "--analytics-off",
         ],
         ready=http_ready(f"http://127.0.0.1:{port}/api/health", lambda r: r.status_code == 200),
@@ -173,6 +177,7 @@ def prefect_server(port: int, workdir: Path) -> Service:
         env={
             "PREFECT_HOME": str(workdir / "prefect-home"),
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
+            **(env or {}),
         },
         timeout=90,
     )
