@@ -38,13 +38,7 @@ RPS = 600.0
 def main(holds: list[float]) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="shipflow-bench-"))
     api_port, app_port, prom_port = local.free_port(), local.free_port(), local.free_port()
-    app = local.Service(
-        name="metrics app",
-        argv=[sys.executable, "-m", "shipflow.deployments.sandbox.metrics_app", str(app_port)],
-        ready=local.http_ready(f"http://127.0.0.1:{app_port}/metrics"),
-        log_path=workdir / "app.log",
-        cwd=ROOT,
-    )
+    app = local.metrics_app(app_port, workdir)
     prom = local.prometheus(prom_port, workdir, [f"127.0.0.1:{app_port}"], f"{SCRAPE:g}s")
     with (
         local.running(local.prefect_server(api_port, workdir)),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from shipflow.deployments import local
 from shipflow.deployments.local import Service
 from shipflow.deployments.sandbox.cluster import KubeApp, create_app
 from shipflow.deployments.sandbox.fake_kube import FakeKube
+from shipflow.deployments.sandbox.traffic import MetricsAppClient
+from tests.harness.haproxy import haproxy_service
 from tests.harness.stacks import S3Stack, make_s3_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,27 +94,16 @@ class MetricsApp:
     url: str
     port: int
 
-    def control(self, app: str, version: str, **settings: float) -> dict[str, dict[str, float]]:
+    def control(self, app: str, version: str, **settings: float) -> object:
         """Change what one version of one app serves: rps, error_rate, latency_ms."""
-        body = {"app": app, "version": version, **settings}
-        response = httpx.post(f"{self.url}/control", json=body)
-        response.raise_for_status()
-        result: dict[str, dict[str, float]] = response.json()
-        return result
+        return MetricsAppClient(self.url).control(app, version, **settings)
 
 
 @pytest.fixture(scope="session")
 def metrics_app() -> Iterator[MetricsApp]:
     """The test app (stable + canary traffic, prometheus_client metrics)."""
     port = local.free_port()
-    service = Service(
-        name="metrics app",
-        argv=[sys.executable, "-m", "shipflow.deployments.sandbox.metrics_app", str(port)],
-        ready=local.http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
-        log_path=SESSION_DIR / "metrics-app.log",
-        cwd=ROOT,
-    )
-    with local.running(service):
+    with local.running(local.metrics_app(port, SESSION_DIR)):
         yield MetricsApp(url=f"http://127.0.0.1:{port}", port=port)
 
 
@@ -138,6 +128,14 @@ class Registry:
     host: str  # 127.0.0.1:PORT, as used in image references
     service: Service
 
+    def tags(self, repository: str) -> list[str]:
+        """The tags the registry holds for ``repository`` (v2 tags list; none when unknown)."""
+        response = httpx.get(f"http://{self.host}/v2/{repository}/tags/list")
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return sorted(response.json().get("tags") or [])
+
 
 @pytest.fixture(scope="session")
 def registry() -> Iterator[Registry]:
@@ -159,7 +157,8 @@ def haproxy(metrics_app: MetricsApp) -> Iterator[HAProxy]:
     """Debian's HAProxy with a runtime API (admin level) on 127.0.0.1."""
     frontend, runtime = local.free_port(), local.free_port()
     address = f"127.0.0.1:{metrics_app.port}"
-    service = local.haproxy(frontend, runtime, SESSION_DIR, {"stable": address, "canary": address})
+    servers = {"stable": address, "canary": address}
+    service = haproxy_service(frontend, runtime, SESSION_DIR, servers)
     with local.running(service):
         yield HAProxy(frontend_port=frontend, runtime_port=runtime, service=service)
 

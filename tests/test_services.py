@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import time
 import uuid
 
 import boto3
 import httpx
 from prometheus_api_client import PrometheusConnect
 
+from shipflow.adapters.waiting import poll_until
 from tests.conftest import HAProxy, MetricsApp, Moto, PrefectServer, Prometheus, Registry
 
 
 def test_prometheus_scrapes_the_test_app(prometheus: Prometheus, metrics_app: MetricsApp) -> None:
     client = PrometheusConnect(url=prometheus.url, disable_ssl=True)
-    deadline = time.monotonic() + 20
-    series: list[dict] = []
-    while time.monotonic() < deadline and not series:
-        series = client.custom_query('sum by (version) (http_requests_total{app="web"})')
-        time.sleep(0.5)
+    series: list[dict] = poll_until(
+        lambda: client.custom_query('sum by (version) (http_requests_total{app="web"})') or None,
+        timeout=20,
+        interval=0.5,
+    )
     assert {s["metric"]["version"] for s in series} >= {"stable"}
     assert float(series[0]["value"][1]) > 0
 

@@ -335,10 +335,3 @@ class Registry:
         if not digest:
             raise RegistryError(ref, "no Docker-Content-Digest header in the answer")
         return str(digest)
-
-    def tags(self, repository: str) -> list[str]:
-        response = self._get("GET", f"/v2/{repository}/tags/list", repository)
-        if response.status_code == 404:
-            return []
-        tags: list[str] = response.json().get("tags") or []
-        return sorted(tags)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shipflow.core.secrets import is_secret_name
 from shipflow.errors import PolicyViolation
 
 MUTABLE_TAGS = frozenset(
@@ -105,13 +106,6 @@ VALUE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("slack-token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b")),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b")),
 )
-# Variable names that hold credentials when they have a non-empty value.
-SECRET_NAME = re.compile(
-    r"(^|_)(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_KEY|CREDENTIALS?)($|_)",
-    re.IGNORECASE,
-)
-# Names that look secret but are not (paths and switches to files, not the secrets).
-SAFE_NAME = re.compile(r"(_FILE|_PATH|_DIR|_ENABLED|_HEADER)$", re.IGNORECASE)
 SECRET_PATHS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("aws-credentials-file", re.compile(r"(^|/)\.aws/(credentials|config)$")),
     ("ssh-private-key-file", re.compile(r"(^|/)(id_rsa|id_dsa|id_ecdsa|id_ed25519)$")),
@@ -129,7 +123,7 @@ def _value_rules(value: str) -> list[str]:
 
 
 def _secret_assignment(name: str, value: str) -> bool:
-    return bool(value) and bool(SECRET_NAME.search(name)) and not SAFE_NAME.search(name)
+    return bool(value) and is_secret_name(name)
 
 
 def scan_image(

@@ -1,12 +1,18 @@
 """``shipflow demo``: a whole release on this machine, on embedded defaults.
 
-It starts what it needs on 127.0.0.1 — a Prefect server (unless PREFECT_API_URL answers),
-moto_server (S3 for Terraform state), docker-registry, the sandbox metrics app with Prometheus
-scraping it every second, and the sandbox Kubernetes API — writes an example repository
-(``shipflow.toml``, a service with a Dockerfile, a Terraform stack), and runs ``release`` for a
-merge: build_and_push → terraform_release (the demo plays the reviewer and approves the plan
-through the Prefect API, exactly as the UI's form does) → promote_canary 5 → 25 → 50 → 100 %
-with live analysis. Everything it started is stopped at the end (``--keep`` leaves it running).
+It starts what it needs on 127.0.0.1 — a Prefect server of its own, moto_server (S3 for
+Terraform state), docker-registry, the sandbox metrics app with Prometheus scraping it every
+second, and the sandbox Kubernetes API — writes an example repository (``shipflow.toml``, a
+service with a Dockerfile, a Terraform stack), and runs ``release`` for a merge:
+build_and_push → terraform_release (the demo plays the reviewer and approves the plan through
+the Prefect API, exactly as the UI's form does) → promote_canary 5 → 25 → 50 → 100 % with live
+analysis. Everything it started is stopped at the end (``--keep`` leaves it running).
+
+The Prefect server is the demo's own unless ``prefect_url`` names one explicitly
+(``PREFECT_API_URL`` alone is never used: it may point at a team's server). Even there the
+demo approves only the pauses of its own runs, found by flow run id from its release run down;
+anyone else's paused run stays as it is. Its names (service ``shipflow-demo-web``, stack
+``shipflow-demo-network``) keep its release records apart from a real service's.
 """
 
 from __future__ import annotations
@@ -14,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -30,13 +34,19 @@ import httpx
 
 from shipflow.adapters.git import Git
 from shipflow.deployments import local
+from shipflow.deployments.reviewer import api_filter, approve_own_plans
 from shipflow.deployments.sandbox.images import make_base_image
+from shipflow.errors import ServiceError
+
+SERVICE = "shipflow-demo-web"
+STACK_DIR = "infra/shipflow-demo-network"
+STATE_KEY = "demo/network/terraform.tfstate"
 
 STACK = """\
 terraform {{
   backend "s3" {{
     bucket                      = "{bucket}"
-    key                         = "demo/network/terraform.tfstate"
+    key                         = "{key}"
     region                      = "us-east-1"
     endpoints                   = {{ s3 = "{endpoint}" }}
     use_path_style              = true
@@ -71,12 +81,13 @@ ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/srv/www"]
 """
 
 CONFIG = """\
-[services.web]
+[services.{service}]
+app = "{app}"
 image = {{ context = "services/web", repository = "{registry}/shop/web" }}
-stack = "infra/network"
+stack = "{stack}"
 namespace = "{namespace}"
 
-[services.web.policy]
+[services.{service}.policy]
 steps = [
   {{ weight = 5, hold_seconds = 4 }},
   {{ weight = 25, hold_seconds = 4 }},
@@ -115,6 +126,22 @@ def _api_alive(url: str) -> bool:
         return False
 
 
+def _prefect(
+    stack: ExitStack, workdir: Path, prefect_url: str | None, say: Callable[[str], None]
+) -> str:
+    """The API URL of the Prefect server the demo talks to: ``prefect_url`` when given,
+    otherwise a server the demo starts now and stops with ``stack``."""
+    if prefect_url:
+        say(f"using the Prefect server at {prefect_url}; only this demo's own runs are resumed")
+        return prefect_url
+    if os.environ.get("PREFECT_API_URL"):
+        say("PREFECT_API_URL is not used (pass --prefect-url to run on that server)")
+    port = local.free_port()
+    say(f"starting a Prefect server on 127.0.0.1:{port} (SQLite in {workdir})")
+    stack.enter_context(local.running(local.prefect_server(port, workdir)))
+    return f"http://127.0.0.1:{port}/api"
+
+
 @dataclass
 class Sandbox:
     api_url: str
@@ -126,16 +153,13 @@ class Sandbox:
 
 
 @contextmanager
-def _services(workdir: Path, say: Callable[[str], None]) -> Iterator[Sandbox]:
+def _services(
+    workdir: Path, say: Callable[[str], None], prefect_url: str | None
+) -> Iterator[Sandbox]:
     from shipflow.deployments.sandbox.fake_kube import FakeKube
 
     with ExitStack() as stack:
-        api_url = os.environ.get("PREFECT_API_URL", "")
-        if not api_url or not _api_alive(api_url):
-            port = local.free_port()
-            say(f"starting a Prefect server on 127.0.0.1:{port} (SQLite in {workdir})")
-            stack.enter_context(local.running(local.prefect_server(port, workdir)))
-            api_url = f"http://127.0.0.1:{port}/api"
+        api_url = _prefect(stack, workdir, prefect_url, say)
         s3, registry, app, prom = (local.free_port() for _ in range(4))
         say(
             "starting moto_server (S3), docker-registry, the metrics app, Prometheus, "
@@ -143,21 +167,7 @@ def _services(workdir: Path, say: Callable[[str], None]) -> Iterator[Sandbox]:
         )
         stack.enter_context(local.running(local.moto_server(s3, workdir)))
         stack.enter_context(local.running(local.registry(registry, workdir)))
-        stack.enter_context(
-            local.running(
-                local.Service(
-                    name="metrics app",
-                    argv=[
-                        sys.executable,
-                        "-m",
-                        "shipflow.deployments.sandbox.metrics_app",
-                        str(app),
-                    ],
-                    ready=local.http_ready(f"http://127.0.0.1:{app}/metrics"),
-                    log_path=workdir / "metrics-app.log",
-                )
-            )
-        )
+        stack.enter_context(local.running(local.metrics_app(app, workdir)))
         stack.enter_context(local.running(local.prometheus(prom, workdir, [f"127.0.0.1:{app}"])))
         kube = FakeKube(rollout_delay=0.5).start()
         stack.callback(kube.stop)
@@ -195,7 +205,10 @@ def _environment(workdir: Path, sandbox: Sandbox) -> None:
 
 
 def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tuple[Path, str, str]:
-    """The example repository, committed: its path, the merge's commit and the state bucket."""
+    """The example repository, committed: its path, the merge's commit (a merge of its own,
+    never "already released": the tree holds a new bucket name) and the state bucket."""
+    from shipflow.deployments.sandbox.cluster import APP
+
     repo = root / "repo"
     web = repo / "services" / "web"
     web.mkdir(parents=True)
@@ -203,28 +216,38 @@ def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tupl
     (web / "Dockerfile").write_text(DOCKERFILE.format(base=base))
     bucket = f"shipflow-demo-{uuid.uuid4().hex[:8]}"
     boto3.client("s3", endpoint_url=sandbox.s3).create_bucket(Bucket=bucket)
-    infra = repo / "infra" / "network"
+    infra = repo / STACK_DIR
     infra.mkdir(parents=True)
-    (infra / "main.tf").write_text(STACK.format(bucket=bucket, endpoint=sandbox.s3))
+    (infra / "main.tf").write_text(STACK.format(bucket=bucket, endpoint=sandbox.s3, key=STATE_KEY))
     (repo / "shipflow.toml").write_text(
-        CONFIG.format(registry=sandbox.registry, namespace=namespace)
+        CONFIG.format(
+            service=SERVICE,
+            app=APP,
+            stack=STACK_DIR,
+            registry=sandbox.registry,
+            namespace=namespace,
+        )
     )
     sha = Git().commit_all(repo, "web: version 2")
     return repo, sha, bucket
 
 
-def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
+def run_demo(
+    say: Callable[[str], None], keep: bool = False, prefect_url: str | None = None
+) -> DemoResult:
     """Release the example repository's merge on the sandbox, approving the plan as a
-    reviewer would."""
+    reviewer would, on the demo's own Prefect server unless ``prefect_url`` names one."""
     from kubernetes import config as k8s_config
 
     from shipflow.adapters.kubernetes import Deployments
     from shipflow.deployments.sandbox.cluster import APP, create_app
     from shipflow.deployments.sandbox.traffic import MetricsAppClient, traffic
 
+    if prefect_url and not _api_alive(prefect_url):  # before anything starts
+        raise ServiceError(f"no Prefect server answers at {prefect_url} (GET /health)")
     workdir = Path(tempfile.mkdtemp(prefix="shipflow-demo-"))
     with ExitStack() as stack:
-        sandbox = stack.enter_context(_services(workdir, say))
+        sandbox = stack.enter_context(_services(workdir, say, prefect_url))
         if keep:
             stack.pop_all()
         _environment(workdir, sandbox)
@@ -251,7 +274,7 @@ def run_demo(say: Callable[[str], None], keep: bool = False) -> DemoResult:
         result.deployed_image = Deployments(api, cluster.namespace).image_of(APP)
         s3 = boto3.client("s3", endpoint_url=sandbox.s3)
         with contextlib.suppress(s3.exceptions.NoSuchKey):
-            body = s3.get_object(Bucket=bucket, Key="demo/network/terraform.tfstate")["Body"]
+            body = s3.get_object(Bucket=bucket, Key=STATE_KEY)["Body"]
             result.state_serial = int(json.loads(body.read())["serial"])
         return result
 
@@ -261,16 +284,19 @@ def _release(
 ) -> None:
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
+    run_name = f"shipflow-demo-{uuid.uuid4().hex[:12]}"
     stop = threading.Event()
-    approver = threading.Thread(target=_approve_plans, args=(api_url, stop, say), daemon=True)
+    approver = threading.Thread(
+        target=approve_own_plans, args=(api_url, run_name, stop, say), daemon=True
+    )
     with temporary_settings(
         updates={PREFECT_API_URL: api_url, PREFECT_HOME: Path(result.workdir) / "prefect-home"}
     ):
         from shipflow.flows.release import release
 
         approver.start()
-        say(f"merge {sha[:12]} of shop/web landed on main: releasing")
-        state = release(
+        say(f"merge {sha[:12]} of shop/web landed on main: releasing (flow run {run_name})")
+        state = release.with_options(flow_run_name=run_name)(
             repo="shop/web",
             sha=sha,
             clone_url=repo.as_uri(),
@@ -283,20 +309,15 @@ def _release(
         result.state = state.type.value
         result.message = state.message or ""
         result.flow_run_id = str(state.state_details.flow_run_id)
-        runs = httpx.post(
-            f"{api_url}/flow_runs/filter",
-            json={"flow_runs": {"parent_flow_run_id": {"any_": [result.flow_run_id]}}},
-        ).json()
-        names = httpx.post(f"{api_url}/flows/filter", json={}).json()
-        flow_names = {f["id"]: f["name"] for f in names}
+        below = {"parent_flow_run_id": {"any_": [result.flow_run_id]}}
+        runs = api_filter(api_url, "flow_runs", below)
+        flow_names = {f["id"]: f["name"] for f in api_filter(api_url, "flows", {})}
         result.stages = [
             f"{flow_names.get(r['flow_id'], '?')}: {r['state']['type']}"
             for r in sorted(runs, key=lambda r: r["start_time"] or "")
         ]
         run_ids = [result.flow_run_id, *(r["id"] for r in runs)]
-        listed: list[dict[str, Any]] = httpx.post(
-            f"{api_url}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": run_ids}}}
-        ).json()
+        listed = api_filter(api_url, "artifacts", {"flow_run_id": {"any_": run_ids}})
         result.artifacts = sorted({a["key"] for a in listed if a.get("key")})
         # Send what Prefect still holds (logs, events) while the server is up: afterwards
         # its workers would retry against a stopped server for a long time at exit.
@@ -305,34 +326,3 @@ def _release(
 
         APILogWorker.drain_all(timeout=10)
         EventsWorker.drain_all(timeout=10)
-
-
-def _approve_plans(api_url: str, stop: threading.Event, say: Callable[[str], None]) -> None:
-    """Play the reviewer: approve each paused Terraform plan through the Prefect API."""
-    approved: set[str] = set()
-    while not stop.is_set():
-        runs: list[dict[str, Any]] = httpx.post(
-            f"{api_url}/flow_runs/filter",
-            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
-        ).json()
-        for run in runs:
-            if run["id"] in approved:
-                continue
-            say("the Terraform plan is waiting for approval; approving it as 'shipflow-demo'")
-            for _ in range(20):
-                response = httpx.post(
-                    f"{api_url}/flow_runs/{run['id']}/resume",
-                    json={
-                        "run_input": {
-                            "approve": True,
-                            "approver": "shipflow-demo",
-                            "comment": "reviewed by the demo, as in the UI's form",
-                        }
-                    },
-                    timeout=30,
-                )
-                if response.status_code != 503:  # SQLite busy: the UI user would click again
-                    break
-                time.sleep(0.5)
-            approved.add(run["id"])
-        stop.wait(0.5)

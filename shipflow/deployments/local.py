@@ -1,4 +1,4 @@
-"""Local services (Prefect server, moto, Prometheus, registry, HAProxy) started as processes
+"""Local services (Prefect server, moto, Prometheus, registry, the sandbox metrics app) started
 on 127.0.0.1 and free ports, and stopped by PID. Used by ``shipflow demo`` and the test suite.
 
 Nothing here installs anything: a missing binary fails with the apt package that provides it
@@ -12,11 +12,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
 from shipflow.adapters.binaries import find_binary
 from shipflow.adapters.waiting import Timeout, poll_until
@@ -152,6 +155,11 @@ def running(service: Service) -> Iterator[Service]:
 # --- the services, as the demo and the tests start them ----------------------------------
 
 
+def _write_yaml(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
 def prefect_server(
     port: int, workdir: Path, *, ui: bool = False, env: dict[str, str] | None = None
 ) -> Service:
@@ -177,9 +185,22 @@ def prefect_server(
         env={
             "PREFECT_HOME": str(workdir / "prefect-home"),
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
+            # Its own address, whatever the caller's environment points at.
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
             **(env or {}),
         },
         timeout=90,
+    )
+
+
+def metrics_app(port: int, workdir: Path) -> Service:
+    """The sandbox's metrics app: stable and canary traffic as ``prometheus_client`` metrics
+    (``shipflow.deployments.sandbox.metrics_app``), controlled over ``POST /control``."""
+    return Service(
+        name="metrics app",
+        argv=[sys.executable, "-m", "shipflow.deployments.sandbox.metrics_app", str(port)],
+        ready=http_ready(f"http://127.0.0.1:{port}/metrics", lambda r: r.status_code == 200),
+        log_path=workdir / "metrics-app.log",
     )
 
 
@@ -197,15 +218,12 @@ def prometheus(
     port: int, workdir: Path, targets: list[str], scrape_interval: str = "1s"
 ) -> Service:
     """Debian's Prometheus scraping fixed ``targets`` (it applies new targets only after ~5s)."""
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        f"  scrape_interval: {scrape_interval}\n"
-        f"  evaluation_interval: {scrape_interval}\n"
-        "scrape_configs:\n"
-        "  - job_name: app\n"
-        "    static_configs:\n"
-        f"      - targets: {targets!r}\n".replace("'", '"')
+    config = _write_yaml(
+        workdir / "prometheus.yml",
+        {
+            "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+            "scrape_configs": [{"job_name": "app", "static_configs": [{"targets": targets}]}],
+        },
     )
     return Service(
         name="prometheus",
@@ -223,47 +241,21 @@ def prometheus(
 
 def registry(port: int, workdir: Path) -> Service:
     """Debian's docker-registry (distribution v2), filesystem storage, no auth."""
-    config = workdir / "registry.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {workdir / 'registry-data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
+    config = _write_yaml(
+        workdir / "registry.yml",
+        {
+            "version": "0.1",
+            "log": {"level": "warn"},
+            "storage": {
+                "filesystem": {"rootdirectory": str(workdir / "registry-data")},
+                "delete": {"enabled": True},
+            },
+            "http": {"addr": f"127.0.0.1:{port}"},
+        },
     )
     return Service(
         name="docker-registry",
         argv=[require_binary("docker-registry"), "serve", str(config)],
         ready=http_ready(f"http://127.0.0.1:{port}/v2/", lambda r: r.status_code == 200),
         log_path=workdir / "registry.log",
-    )
-
-
-def haproxy(frontend: int, runtime: int, workdir: Path, servers: dict[str, str]) -> Service:
-    """HAProxy with one HTTP frontend, one backend ``app`` and an admin runtime API.
-
-    ``servers`` maps a server name to ``host:port``; the first starts with weight 100, the
-    others with 0 (the runtime API changes them).
-    """
-    lines = [
-        "global",
-        f"  stats socket ipv4@127.0.0.1:{runtime} level admin",
-        "defaults",
-        "  mode http",
-        "  timeout connect 1s",
-        "  timeout client 5s",
-        "  timeout server 5s",
-        "frontend web",
-        f"  bind 127.0.0.1:{frontend}",
-        "  default_backend app",
-        "backend app",
-        "  balance roundrobin",
-    ]
-    for i, (name, address) in enumerate(servers.items()):
-        lines.append(f"  server {name} {address} weight {100 if i == 0 else 0}")
-    config = workdir / "haproxy.cfg"
-    config.write_text("\n".join(lines) + "\n")
-    return Service(
-        name="haproxy",
-        argv=[require_binary("haproxy"), "-db", "-f", str(config)],
-        ready=tcp_ready(runtime),
-        log_path=workdir / "haproxy.log",
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shipflow.adapters.waiting import Timeout, poll_until
 from tests.conftest import ROOT, PrefectServer
 from tests.harness.webhooks import Receiver, post_github, push, sign
 
@@ -38,16 +39,20 @@ def deployed(prefect_server: PrefectServer) -> dict[str, dict]:
     return {d["name"]: d for d in found}
 
 
-def release_runs(api: str, deployment_id: str, sha: str, wait: float) -> list[dict]:
-    deadline = time.monotonic() + wait
-    while True:
+def deployment_runs(api: str, deployment_id: str, wait: float, sha: str | None = None) -> list:
+    """The deployment's runs (of commit ``sha``, if given), waiting up to ``wait`` seconds for
+    the first; none after that is an empty list."""
+
+    def look() -> list[dict] | None:
         runs = httpx.post(
             f"{api}/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment_id]}}}
         ).json()
-        mine = [r for r in runs if r["parameters"].get("sha") == sha]
-        if mine or time.monotonic() > deadline:
-            return mine
-        time.sleep(0.5)
+        return [r for r in runs if sha is None or r["parameters"].get("sha") == sha] or None
+
+    try:
+        return poll_until(look, timeout=wait, interval=0.5)
+    except Timeout:
+        return []
 
 
 def test_every_flow_has_a_deployment(deployed: dict[str, dict]) -> None:
@@ -66,14 +71,7 @@ def test_drift_runs_daily_at_the_configured_time(
 ) -> None:
     drift = deployed["detect-drift"]
     assert [s["schedule"]["cron"] for s in drift["schedules"]] == ["0 6 * * *"]
-    runs = []
-    deadline = time.monotonic() + 30
-    while not runs and time.monotonic() < deadline:
-        runs = httpx.post(
-            f"{prefect_server.api_url}/flow_runs/filter",
-            json={"deployments": {"id": {"any_": [drift["id"]]}}},
-        ).json()
-        time.sleep(0.5)
+    runs = deployment_runs(prefect_server.api_url, drift["id"], wait=30)
     assert runs, "the scheduler made no run"
     due = datetime.fromisoformat(min(r["expected_start_time"] for r in runs))
     assert (due.hour, due.minute) == (6, 0)
@@ -88,14 +86,14 @@ def test_a_signed_merge_starts_exactly_one_release_run(
     delivery = str(uuid.uuid4())
     assert post_github(receiver, body, sign(body), delivery).status_code == 202
     assert post_github(receiver, body, sign(body), delivery).json()["status"] == "duplicate"
-    runs = release_runs(receiver.api_url, release_id, sha, wait=30)
+    runs = deployment_runs(receiver.api_url, release_id, wait=30, sha=sha)
     assert len(runs) == 1
     time.sleep(3)  # a second run, had one been triggered, would exist by now
-    runs = release_runs(receiver.api_url, release_id, sha, wait=0)
+    runs = deployment_runs(receiver.api_url, release_id, wait=0, sha=sha)
     assert len(runs) == 1
     assert runs[0]["parameters"]["ref"] == "refs/heads/main"
     assert runs[0]["parameters"]["changed_paths"] == ["infra/main.tf", "svc/web/app.py"]
     other = uuid.uuid4().hex + "89abcdef"
     body = push(f"shop/web-{uuid.uuid4().hex[:6]}", ref="refs/heads/feature", sha=other)
     assert post_github(receiver, body, sign(body)).json()["status"] == "ignored"
-    assert release_runs(receiver.api_url, release_id, other, wait=3) == []
+    assert deployment_runs(receiver.api_url, release_id, wait=3, sha=other) == []

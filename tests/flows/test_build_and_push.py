@@ -59,7 +59,7 @@ def test_multi_stage_image_is_built_pushed_and_read_back_by_digest(
     assert result["pinned"] == f"{repository}@{result['digest']}"
     reader = Registry(registry.host, tls=False)
     path = repository.split("/", 1)[1]
-    assert reader.tags(path) == ["1.4.2", SHA]
+    assert registry.tags(path) == ["1.4.2", SHA]
     assert reader.manifest_digest(path, SHA) == result["digest"]
     assert reader.manifest_digest(path, "1.4.2") == result["digest"]
     run_id = state.state_details.flow_run_id
@@ -82,7 +82,7 @@ def test_latest_for_production_is_refused_before_any_build(
     )
     assert state.is_failed()
     assert "tag 'latest' is mutable and refused for the production target" in state.message
-    assert Registry(registry.host, tls=False).tags(repository.split("/", 1)[1]) == []
+    assert registry.tags(repository.split("/", 1)[1]) == []
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,7 @@ def test_secrets_are_refused_before_push_naming_rule_and_layer_not_value(
     assert state.is_failed()
     assert rule in state.message
     assert where in state.message
-    assert Registry(registry.host, tls=False).tags(repository.split("/", 1)[1]) == []
+    assert registry.tags(repository.split("/", 1)[1]) == []
     secrets = ["wJalrXUtnFEMI", "ghp_A1b2", "_authToken=x"]
     seen = json.dumps({"logs": logs(state.state_details.flow_run_id), "message": state.message})
     assert rule in seen

@@ -4,8 +4,9 @@ its shared libraries and busybox, committed with buildah."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
+
+from shipflow.deployments.sandbox.images import buildah_runner
 
 NODE_IMAGE = "localhost/shipflow-node:host"
 LIBS = (
@@ -19,13 +20,7 @@ LIBS = (
 
 
 def make_node_image(buildah: str, busybox: str) -> str:
-    storage = [buildah, "--storage-driver", "vfs"]
-
-    def run(*args: str) -> str:
-        return subprocess.run(
-            [*storage, *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
+    run = buildah_runner(buildah)
     node = Path(shutil.which("node") or "/usr/bin/node").resolve()
     npm_root = node.parent.parent / "lib" / "node_modules"
     container = run("from", "scratch")

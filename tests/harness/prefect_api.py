@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from prefect.client.orchestration import get_client
@@ -19,6 +19,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_URL
+
+from shipflow.adapters.waiting import Timeout, poll_until
+from shipflow.deployments.reviewer import resume
+
+T = TypeVar("T")
 
 
 def api(path: str) -> str:
@@ -34,27 +39,25 @@ class BackgroundRun:
     outcome: dict[str, Any] = field(default_factory=dict)
 
     def flow_run(self, timeout: float = 60) -> FlowRun:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def look() -> FlowRun | None:
             with get_client(sync_client=True) as client:
                 runs = client.read_flow_runs(
                     flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[self.name]))
                 )
-            if runs:
-                return runs[0]
-            time.sleep(0.2)
-        raise AssertionError(f"flow run {self.name} never appeared")
+            return runs[0] if runs else None
+
+        return _wait(look, timeout, f"flow run {self.name} to appear")
 
     def wait_paused(self, timeout: float = 90) -> FlowRun:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def paused() -> FlowRun | None:
             run = self.flow_run()
             if run.state and run.state.is_paused():
                 return run
             if not self.thread.is_alive():
                 raise AssertionError(f"flow ended without pausing: {self.outcome}")
-            time.sleep(0.2)
-        raise AssertionError(f"flow run {self.name} never paused")
+            return None
+
+        return _wait(paused, timeout, f"flow run {self.name} to pause")
 
     def join(self, timeout: float = 180) -> Any:
         self.thread.join(timeout)
@@ -80,19 +83,9 @@ def start_in_background(flow: Any, **parameters: Any) -> BackgroundRun:
 
 
 def resume_as_ui(flow_run_id: uuid.UUID, run_input: dict[str, Any]) -> httpx.Response:
-    """POST /flow_runs/{id}/resume with a JSON body, as the Prefect UI's form does.
-
-    A 503 is retried as the UI's user would: Prefect on SQLite answers it when a write meets
-    another one (``database is locked``), and Prefect's own client retries it the same way.
-    """
-    for _ in range(10):
-        response = httpx.post(
-            api(f"/flow_runs/{flow_run_id}/resume"), json={"run_input": run_input}, timeout=30
-        )
-        if response.status_code != 503:
-            return response
-        time.sleep(0.5)
-    return response
+    """POST /flow_runs/{id}/resume with a JSON body, as the Prefect UI's form does (a 503 from
+    SQLite being busy is sent again, as the UI's user would click again)."""
+    return resume(PREFECT_API_URL.value(), str(flow_run_id), run_input)
 
 
 def read_flow_run(flow_run_id: uuid.UUID) -> FlowRun:
@@ -129,8 +122,8 @@ def events(
 ) -> list[dict[str, Any]]:
     """Events about ``resource_id``, oldest first. Events reach the server asynchronously,
     so this polls until ``until(names)`` holds (default: at least one event) or times out."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def fetch() -> list[dict[str, Any]]:
         response = httpx.post(
             api("/events/filter"),
             json={
@@ -144,16 +137,25 @@ def events(
         )
         response.raise_for_status()
         found: list[dict[str, Any]] = response.json()["events"]
+        return found
+
+    def look() -> list[dict[str, Any]] | None:
+        found = fetch()
         names = [e["event"] for e in found]
-        if (until(names) if until else bool(found)) or time.monotonic() > deadline:
-            return found
-        time.sleep(0.3)
+        return found if (until(names) if until else bool(found)) else None
+
+    try:
+        return poll_until(look, timeout=timeout, interval=0.3)
+    except Timeout:
+        return fetch()  # what there is, for the test's own assertion to show
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    _wait(predicate, timeout, what)
+
+
+def _wait(check: Callable[[], T | None], timeout: float, what: str) -> T:
+    try:
+        return poll_until(check, timeout=timeout, interval=0.2)
+    except Timeout:
+        raise AssertionError(f"timed out waiting for {what}") from None
