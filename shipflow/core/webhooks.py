@@ -31,6 +31,7 @@ class Merge(BaseModel):
     author: str
     changed_paths: tuple[str, ...]
     delivery: str
+    clone_url: str | None = None  # where a worker fetches ``sha`` from
 
     @property
     def event_id(self) -> uuid.UUID:
@@ -79,6 +80,7 @@ def github_merge(event: str | None, delivery: str | None, body: bytes) -> Merge:
         raise WebhookRejected(400, "missing X-GitHub-Delivery")
     payload = _json(body)
     repo = (payload.get("repository") or {}).get("full_name")
+    clone_url = (payload.get("repository") or {}).get("clone_url")
     default = (payload.get("repository") or {}).get("default_branch", "main")
     if event == "ping":
         raise WebhookIgnored("ping")
@@ -112,6 +114,7 @@ def github_merge(event: str | None, delivery: str | None, body: bytes) -> Merge:
         author=str(author),
         changed_paths=paths,
         delivery=delivery,
+        clone_url=clone_url,
     )
 
 
@@ -120,6 +123,7 @@ def gitlab_merge(event: str | None, body: bytes, delivery: str | None) -> Merge:
     payload = _json(body)
     project = payload.get("project") or {}
     repo = project.get("path_with_namespace")
+    clone_url = project.get("git_http_url")
     default = project.get("default_branch", "main")
     kind = payload.get("object_kind")
     if kind == "push":
@@ -150,6 +154,7 @@ def gitlab_merge(event: str | None, body: bytes, delivery: str | None) -> Merge:
         author=str(author),
         changed_paths=paths,
         delivery=delivery,
+        clone_url=clone_url,
     )
 
 
@@ -166,6 +171,7 @@ def generic_merge(delivery: str | None, body: bytes) -> Merge:
         author=str(payload.get("author", "unknown")),
         changed_paths=tuple(str(p) for p in payload.get("changed_paths") or ()),
         delivery=delivery or hashlib.sha256(body).hexdigest(),
+        clone_url=payload.get("clone_url"),
     )
 
 
@@ -186,5 +192,6 @@ def merge_event(merge: Merge, occurred: str) -> dict[str, Any]:
             "author": merge.author,
             "changed_paths": list(merge.changed_paths),
             "delivery": merge.delivery,
+            "clone_url": merge.clone_url,
         },
     }
