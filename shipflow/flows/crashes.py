@@ -13,7 +13,7 @@ import os
 import socket
 from typing import Any
 
-from prefect import Flow, get_run_logger
+from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.states import Crashed
@@ -33,6 +33,7 @@ def explain_lost_worker(flow: Flow[..., Any], flow_run: FlowRun, state: State[An
         "hooks ran (a canary's traffic was taken back). Start the run again, or re-push the "
         f"commit, once a worker is up. Prefect reported: {state.message}"
     )
-    get_run_logger().error(message)
+    # No log line: the worker was the reader of this process's output, and the message is
+    # the run's final state, where an operator looks.
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(flow_run.id, Crashed(message=message), force=True)
