@@ -310,6 +310,23 @@ def test_release_of_exactly_the_merged_commit_survives_a_dead_worker(
     assert registry.tags("shop/web") == []
     assert api.children(missing["id"]) == []  # no build_and_push, nothing
 
+    # A second run on worker A, still building when A dies: it is cancelled after the kill.
+    slow = tmp_path / "slow-build"
+    slow.mkdir()
+    (slow / "Dockerfile").write_text(
+        f'FROM {base_image}\nRUN ["/bin/busybox", "sleep", "600"]\nUSER 1000\n'
+    )
+    building = api.post(
+        f"/deployments/{_deployment_id(api, 'build-and-push')}/create_flow_run",
+        {
+            "parameters": {
+                "context": str(slow),
+                "repository": f"{registry.host}/shop/slow",
+                "git_sha": second,
+            }
+        },
+    ).json()
+
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", APP):
         # 2. The first commit, while main already points at the second.
         assert repo.commits[-1] == second
@@ -339,10 +356,22 @@ def test_release_of_exactly_the_merged_commit_survives_a_dead_worker(
         # 3. The canary holds at 25 %: kill the worker and its flow process, as a node dies.
         wait_for(lambda: canary_state(fake_kube, kube_app.namespace)[0] > 0, 180, "canary traffic")
         worker_b = production.worker("B")  # the other node, still up
+        assert api.run(building["id"])["state"]["type"] == "RUNNING", api.run(building["id"])
         killed = worker_a.kill_tree()
         t_kill = time.monotonic()
-        assert len(killed) >= 2  # the worker and the flow process below it
+        assert len(killed) >= 3  # the worker and the flow processes below it
         assert canary_state(fake_kube, kube_app.namespace)[0] > 0
+        # Cancelling a run whose worker is gone: nobody confirms it, the automation does.
+        cancel = api.post(
+            f"/flow_runs/{building['id']}/set_state", {"state": {"type": "CANCELLING"}}
+        )
+        assert cancel.json()["status"] == "ACCEPT", cancel.text
+        wait_for(
+            lambda: api.run(building["id"])["state"]["type"] == "CANCELLED",
+            POLICY.cancelled_within() + 30,
+            "the cancelled build to end Cancelled",
+        )
+        t_cancelled = time.monotonic() - t_kill
 
         def crashed() -> bool:
             return api.run(run["id"])["state"]["type"] == "CRASHED"
@@ -399,8 +428,11 @@ def test_release_of_exactly_the_merged_commit_survives_a_dead_worker(
     total = time.monotonic() - started
     print(
         f"\nproduction e2e: SIGKILL -> Crashed {t_crashed:.0f}s (stated {low}-{high}s), "
-        f"-> traffic and replicas on stable {t_back:.0f}s; whole test {total:.0f}s"
+        f"-> traffic and replicas on stable {t_back:.0f}s; a cancel no worker confirms -> "
+        f"Cancelled {t_cancelled:.0f}s (stated {POLICY.cancelled_within()}s); "
+        f"whole test {total:.0f}s"
     )
+    assert t_cancelled <= POLICY.cancelled_within() + 5
     assert t_crashed <= POLICY.crashed_within()[1] + 5
     assert "no heartbeat for 60s" in message
     # The release run and its promote_canary subflow (build and plan had completed).
