@@ -17,6 +17,7 @@
           ├── PrometheusError(query, status)
           ├── KubernetesError(kind, name, status)
           │    └── TransientKubernetesError  + Transient (409 conflict, 5xx, connection)
+          ├── HAProxyError(command, answer) the runtime API refused a command or is unreachable
           ├── BuildError(context)          an image build failed (the Dockerfile, a RUN step)
           ├── GitError(command, returncode, stderr_tail)
           │    └── CommitNotFound(sha, url)  the repository does not have the commit
@@ -141,6 +142,15 @@ class KubernetesError(AdapterError):
 
 class TransientKubernetesError(KubernetesError, Transient):
     """A Kubernetes request that may succeed when repeated (conflict, 5xx, connection)."""
+
+
+class HAProxyError(AdapterError):
+    """HAProxy's runtime API refused a command (its answer says why) or could not be reached."""
+
+    def __init__(self, command: str, answer: str) -> None:
+        self.command = command
+        self.answer = answer
+        super().__init__(f"haproxy {command!r}: {answer}")
 
 
 class BuildError(AdapterError):

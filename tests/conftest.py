@@ -22,7 +22,6 @@ from shipflow.deployments.local import Service
 from shipflow.deployments.sandbox.cluster import KubeApp, create_app
 from shipflow.deployments.sandbox.fake_kube import FakeKube
 from shipflow.deployments.sandbox.traffic import MetricsAppClient
-from tests.harness.haproxy import haproxy_service
 from tests.harness.stacks import S3Stack, make_s3_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
         {
             "PREFECT_HOME": str(prefect_home),
             "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+            "PREFECT_UI_URL": f"http://127.0.0.1:{PREFECT_PORT}",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
@@ -69,8 +69,9 @@ class PrefectServer:
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[PrefectServer]:
-    """A real ``prefect server start`` on SQLite, for the whole session."""
-    service = local.prefect_server(PREFECT_PORT, SESSION_DIR)
+    """A real ``prefect server start`` on SQLite, with its UI (the browser tests), for the
+    whole session."""
+    service = local.prefect_server(PREFECT_PORT, SESSION_DIR, ui=True)
     with local.running(service):
         yield PrefectServer(api_url=os.environ["PREFECT_API_URL"], service=service)
 
@@ -158,7 +159,7 @@ def haproxy(metrics_app: MetricsApp) -> Iterator[HAProxy]:
     frontend, runtime = local.free_port(), local.free_port()
     address = f"127.0.0.1:{metrics_app.port}"
     servers = {"stable": address, "canary": address}
-    service = haproxy_service(frontend, runtime, SESSION_DIR, servers)
+    service = local.haproxy(frontend, f"127.0.0.1:{runtime}", SESSION_DIR, servers)
     with local.running(service):
         yield HAProxy(frontend_port=frontend, runtime_port=runtime, service=service)
 

@@ -335,3 +335,24 @@ class Registry:
         if not digest:
             raise RegistryError(ref, "no Docker-Content-Digest header in the answer")
         return str(digest)
+
+    def image_env(self, repository: str, reference: str) -> dict[str, str]:
+        """The ``ENV`` of the image ``repository`` at ``reference`` (a tag or a digest), read
+        from its config blob: what a container of it would start with."""
+        ref = f"{repository}@{reference}" if ":" in reference else f"{repository}:{reference}"
+        manifest = self._get(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            ref,
+            headers={"Accept": MANIFEST_TYPES},
+        )
+        if manifest.status_code != 200:
+            raise RegistryError(ref, f"HTTP {manifest.status_code} reading the manifest")
+        config_digest = manifest.json().get("config", {}).get("digest")
+        if not config_digest:
+            raise RegistryError(ref, "the manifest names no config (an index?)")
+        blob = self._get("GET", f"/v2/{repository}/blobs/{config_digest}", ref)
+        if blob.status_code != 200:
+            raise RegistryError(ref, f"HTTP {blob.status_code} reading the image config")
+        pairs = (blob.json().get("config") or {}).get("Env") or []
+        return dict(item.split("=", 1) for item in pairs if "=" in item)

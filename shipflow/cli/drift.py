@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from shipflow.cli._app import JsonOpt, app, console, emit_json, fail
+from shipflow.cli._inputs import stack_dir
 
 
 @app.command()
@@ -22,6 +23,8 @@ def drift(
     resources and attribute paths are listed); pending: code not applied yet; error: the
     stack could not be planned (a held lock names its owner). Exit 2 when anything drifted.
     """
+    for path in paths:
+        stack_dir(path)
     from shipflow.flows.detect_drift import detect_drift
 
     state = detect_drift(stacks=paths, max_parallel=max_parallel, return_state=True)

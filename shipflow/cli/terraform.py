@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from shipflow.cli._app import JsonOpt, app, console, emit_json
+from shipflow.cli._app import EXIT_USAGE, JsonOpt, app, console, emit_json, err, fail
+from shipflow.cli._inputs import approval_ui, stack_dir, var_files
 
 terraform_app = typer.Typer(help="Terraform flows: plan, approve in the Prefect UI, apply.")
 app.add_typer(terraform_app, name="terraform")
@@ -30,17 +31,31 @@ def terraform_release_cmd(
     """Run terraform_release: plan, pause for approval in the Prefect UI, apply that plan.
 
     The run pauses with an approval form in the Prefect UI (approve, approver, comment);
-    nothing is applied unless it is approved, and a plan whose state moved is refused.
+    nothing is applied unless it is approved, and a plan whose state moved is refused. The
+    Prefect server is PREFECT_API_URL's, else the sandbox's (`shipflow sandbox up`); with
+    neither, it refuses to start (a pause nobody can answer), unless --auto-approve.
     """
+    path = stack_dir(stack)
+    var_files(path, var_file or [])
+    if approval_timeout <= 0:
+        raise fail("--approval-timeout: must be a positive number of seconds", EXIT_USAGE)
+    override = None
+    if not auto_approve:
+        ui, override = approval_ui()
+        err.print(f"[dim]·[/] the plan will wait for approval in the Prefect UI at {ui}")
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
     from shipflow.flows.terraform_release import terraform_release
 
-    state = terraform_release(
-        stack=stack,
-        var_files=var_file or [],
-        approval_timeout=approval_timeout,
-        auto_approve=auto_approve,
-        return_state=True,
-    )
+    updates = {PREFECT_API_URL: override, PREFECT_UI_URL: None} if override else {}
+    with temporary_settings(updates=updates):
+        state = terraform_release(
+            stack=stack,
+            var_files=var_file or [],
+            approval_timeout=approval_timeout,
+            auto_approve=auto_approve,
+            return_state=True,
+        )
     outcome = {"state": state.type.value, "message": state.message}
     if as_json:
         emit_json(outcome)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 import uuid
@@ -232,9 +233,7 @@ def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tupl
     return repo, sha, bucket
 
 
-def run_demo(
-    say: Callable[[str], None], keep: bool = False, prefect_url: str | None = None
-) -> DemoResult:
+def run_demo(say: Callable[[str], None], prefect_url: str | None = None) -> DemoResult:
     """Release the example repository's merge on the sandbox, approving the plan as a
     reviewer would, on the demo's own Prefect server unless ``prefect_url`` names one."""
     from kubernetes import config as k8s_config
@@ -247,9 +246,9 @@ def run_demo(
         raise ServiceError(f"no Prefect server answers at {prefect_url} (GET /health)")
     workdir = Path(tempfile.mkdtemp(prefix="shipflow-demo-"))
     with ExitStack() as stack:
+        # The work folder goes last, on every way out (Ctrl-C included).
+        stack.callback(shutil.rmtree, workdir, True)
         sandbox = stack.enter_context(_services(workdir, say, prefect_url))
-        if keep:
-            stack.pop_all()
         _environment(workdir, sandbox)
         result = DemoResult(api_url=sandbox.api_url, workdir=str(workdir))
         base = make_base_image(

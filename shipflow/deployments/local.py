@@ -32,6 +32,7 @@ APT_PACKAGES = {
     "buildah": "buildah",
     "skopeo": "skopeo",
     "busybox": "busybox-static",
+    "chromium": "chromium",
 }
 
 
@@ -161,12 +162,30 @@ def _write_yaml(path: Path, document: dict[str, Any]) -> Path:
 
 
 def prefect_server(
-    port: int, workdir: Path, *, ui: bool = False, env: dict[str, str] | None = None
+    port: int, workdir: Path, *, ui: bool = False, settings: dict[str, str] | None = None
 ) -> Service:
-    """``prefect server start`` on SQLite in ``workdir``; API only unless ``ui`` (the UI
-    serves from the same port). ``env`` adds server settings (e.g.
-    ``PREFECT_SERVER_API_AUTH_STRING``)."""
+    """``prefect server start`` on SQLite in ``workdir``; with ``ui`` it also serves the
+    Prefect UI at ``http://127.0.0.1:PORT`` (the sandbox, where a person approves a plan),
+    otherwise the API only (the tests: no UI assets copied, a faster start). ``settings``
+    adds server settings (e.g. ``PREFECT_SERVER_API_AUTH_STRING``).
+
+    The UI's own idea of the API address (``PREFECT_UI_API_URL``) is set to this server, and
+    its static files are copied into ``workdir`` (the installed package may be read-only).
+    """
     database = f"sqlite+aiosqlite:///{workdir / 'prefect.db'}"
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {
+        "PREFECT_HOME": str(workdir / "prefect-home"),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
+        # Its own address, whatever the caller's environment points at.
+        "PREFECT_API_URL": api_url,
+    }
+    if ui:
+        env |= {
+            "PREFECT_UI_API_URL": api_url,
+            "PREFECT_UI_URL": api_url.removesuffix("/api"),
+            "PREFECT_UI_STATIC_DIRECTORY": str(workdir / "prefect-ui"),
+        }
     return Service(
         name="prefect server",
         argv=[
@@ -180,16 +199,10 @@ def prefect_server(
             *([] if ui else ["--no-ui"]),
             "--analytics-off",
         ],
-        ready=http_ready(f"http://127.0.0.1:{port}/api/health", lambda r: r.status_code == 200),
+        ready=http_ready(f"{api_url}/health", lambda r: r.status_code == 200),
         log_path=workdir / "prefect-server.log",
-        env={
-            "PREFECT_HOME": str(workdir / "prefect-home"),
-            "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
-            # Its own address, whatever the caller's environment points at.
-            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-            **(env or {}),
-        },
-        timeout=90,
+        env=env | (settings or {}),
+        timeout=120,
     )
 
 
@@ -215,14 +228,25 @@ def moto_server(port: int, workdir: Path) -> Service:
 
 
 def prometheus(
-    port: int, workdir: Path, targets: list[str], scrape_interval: str = "1s"
+    port: int,
+    workdir: Path,
+    targets: list[str],
+    scrape_interval: str = "1s",
+    file_sd: list[str] | None = None,
 ) -> Service:
-    """Debian's Prometheus scraping fixed ``targets`` (it applies new targets only after ~5s)."""
+    """Debian's Prometheus scraping fixed ``targets`` (it applies new targets only after ~5s),
+    and, with ``file_sd``, the target lists in those files (globs; rewritten files are read
+    again at once), for processes that come and go (the ``local`` target's app versions)."""
+    scrape: list[dict[str, Any]] = [{"job_name": "app", "static_configs": [{"targets": targets}]}]
+    if file_sd:
+        scrape.append(
+            {"job_name": "local", "file_sd_configs": [{"files": file_sd, "refresh_interval": "1s"}]}
+        )
     config = _write_yaml(
         workdir / "prometheus.yml",
         {
             "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-            "scrape_configs": [{"job_name": "app", "static_configs": [{"targets": targets}]}],
+            "scrape_configs": scrape,
         },
     )
     return Service(
@@ -258,4 +282,65 @@ def registry(port: int, workdir: Path) -> Service:
         argv=[require_binary("docker-registry"), "serve", str(config)],
         ready=http_ready(f"http://127.0.0.1:{port}/v2/", lambda r: r.status_code == 200),
         log_path=workdir / "registry.log",
+    )
+
+
+def haproxy(
+    frontend: int,
+    runtime: str,
+    workdir: Path,
+    servers: dict[str, str],
+    backend: str = "app",
+    health: str | None = None,
+) -> Service:
+    """Debian's HAProxy: one HTTP frontend on ``frontend``, one round-robin ``backend`` and
+    the admin runtime API at ``runtime`` (``unix:/path`` or ``127.0.0.1:PORT``).
+
+    ``servers`` maps a server name to ``host:port``; the first starts with weight 100, the
+    others with 0 (the runtime API moves them). An empty address starts the server disabled,
+    pointing nowhere, until the runtime API gives it one. With ``health`` (an HTTP path)
+    servers are checked every second and a dead one takes no requests.
+    """
+    if runtime.startswith("unix:"):
+        socket_line = f"  stats socket {runtime.removeprefix('unix:')} mode 600 level admin"
+    else:
+        socket_line = f"  stats socket ipv4@{runtime} level admin"
+    lines = [
+        "global",
+        socket_line,
+        "defaults",
+        "  mode http",
+        "  timeout connect 1s",
+        "  timeout client 10s",
+        "  timeout server 10s",
+        # A request that cannot reach a server (one just stopped) goes to another.
+        "  option redispatch",
+        "  retries 2",
+        "  retry-on conn-failure empty-response response-timeout",
+        "frontend web",
+        f"  bind 127.0.0.1:{frontend}",
+        f"  default_backend {backend}",
+        f"backend {backend}",
+        "  balance roundrobin",
+    ]
+    if health:
+        lines += [f"  option httpchk GET {health}", "  default-server inter 1s fall 2 rise 1"]
+    for i, (name, address) in enumerate(servers.items()):
+        weight = 100 if i == 0 else 0
+        check = " check" if health else ""
+        where = address or "127.0.0.1:1"
+        state = "" if address else " disabled"
+        lines.append(f"  server {name} {where} weight {weight}{check}{state}")
+    config = workdir / "haproxy.cfg"
+    config.write_text("\n".join(lines) + "\n")
+    if runtime.startswith("unix:"):
+        path = Path(runtime.removeprefix("unix:"))
+        ready = path.exists
+    else:
+        ready = tcp_ready(int(runtime.rsplit(":", 1)[1]))
+    return Service(
+        name="haproxy",
+        argv=[require_binary("haproxy"), "-db", "-f", str(config)],
+        ready=lambda: bool(ready()) and tcp_ready(frontend)(),
+        log_path=workdir / "haproxy.log",
     )

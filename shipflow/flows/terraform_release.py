@@ -9,12 +9,18 @@ from typing import Any
 
 from prefect import flow, get_run_logger, pause_flow_run
 from prefect.client.schemas.objects import State
+from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.states import Cancelled, Completed
 from pydantic import Field
 
-from shipflow.flows.pauses import end_after_expired_pause
+from shipflow.flows.pauses import (
+    end_after_expired_pause,
+    release_approval,
+    run_link,
+    waiting_approval,
+)
 from shipflow.settings import load_settings
 from shipflow.tasks.common import emit, ensure_limit
 from shipflow.tasks.terraform import (
@@ -30,9 +36,15 @@ from shipflow.tasks.terraform import (
 
 
 class PlanApproval(RunInput):
-    """The approval form the Prefect UI shows while the run is paused."""
+    """The approval form the Prefect UI shows while the run is paused.
 
-    approve: bool = Field(description="Apply exactly the plan shown above?")
+    ``approve`` has no default: a person must choose (a switch left as it was is no decision).
+    """
+
+    approve: bool = Field(
+        description="On: apply exactly the plan above (the sha256 shown). Off: reject it; "
+        "nothing is applied and the run ends Cancelled."
+    )
     approver: str = Field(min_length=1, description="Who decides (name or handle).")
     comment: str = Field(default="", description="Why: shown in the run's final state.")
 
@@ -78,7 +90,7 @@ def terraform_release(
         ensure_limit(apply_limit_name(target))
         outputs = apply_plan(target, planned, planned.plan.sha256)
         publish_outputs(target, outputs, planned.plan.sha256)
-        message = f"applied {target.name}: {planned.summary.headline()}"
+        message = f"applied {target.name}: {planned.summary.headline()}; {_decision(approval)}"
         logger.info(message)
         return Completed(message=message, data={"stack": target.name, "outputs": outputs})
     finally:
@@ -97,16 +109,28 @@ def _approve(
         approval = PlanApproval(approve=True, approver="auto_approve", comment="")
     else:
         description = (
-            planned.summary.to_markdown(stack=target.name, plan_sha256=sha)
+            f"**Plan `{sha[:12]}`** — sha256:\n\n{_wrapped(sha)}\n\n"
+            + planned.summary.to_markdown(stack=target.name, plan_sha256=sha)
             + "\n\nApproving applies **exactly this plan file**; if the plan or the state "
             "changes before apply, shipflow refuses and asks for a re-plan.\n"
         )
-        logger.info("Waiting up to %ss for approval of plan %s", timeout, sha)
+        waiting = waiting_approval(target.key, _own_run_id())
+        if waiting is not None:
+            reason = (
+                f"{target.name} already has a plan awaiting approval ({waiting}): approve or "
+                "reject that one first; this plan was not offered for approval"
+            )
+            logger.warning(reason)
+            return Cancelled(message=reason)
+        logger.info(
+            "Waiting up to %ss for approval of plan %s: open %s to approve or reject it",
+            timeout,
+            sha[:12],
+            run_link(_own_run_id()),
+        )
         try:
             approval = pause_flow_run(
-                wait_for_input=PlanApproval.with_initial_data(
-                    description=description, approve=False
-                ),
+                wait_for_input=PlanApproval.with_initial_data(description=description),
                 timeout=timeout,
                 poll_interval=2,
             )
@@ -119,12 +143,30 @@ def _approve(
                 payload={"reason": reason, "plan_sha256": sha},
             )
             return end_after_expired_pause(Cancelled(message=reason))
+        finally:
+            release_approval(target.key, _own_run_id())
     payload = {"approver": approval.approver, "comment": approval.comment, "plan_sha256": sha}
     if not approval.approve:
-        reason = f"rejected by {approval.approver}: {approval.comment or 'no comment'}"
+        reason = _decision(approval)
         logger.warning("%s; nothing was applied", reason)
         emit("shipflow.terraform.rejected", target.resource_id, payload=payload)
         return Cancelled(message=reason)
-    logger.info("Plan %s approved by %s", sha, approval.approver)
+    logger.info("Plan %s %s", sha[:12], _decision(approval))
     emit("shipflow.terraform.approved", target.resource_id, payload=payload)
     return approval
+
+
+def _decision(approval: PlanApproval) -> str:
+    """``approved by alice: looks right`` — the decision and its comment, for the final state."""
+    verb = "approved" if approval.approve else "rejected"
+    return f"{verb} by {approval.approver}: {approval.comment or 'no comment'}"
+
+
+def _wrapped(sha: str) -> str:
+    """The full sha256 as two halves on their own lines, so no dialog clips it."""
+    return f"`{sha[:32]}`  \n`{sha[32:]}`"
+
+
+def _own_run_id() -> str:
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else ""

@@ -167,7 +167,7 @@ def production(tmp_path: Path, moto: Moto, prometheus: Prometheus) -> Iterator[P
             port,
             tmp_path,
             ui=True,
-            env={"PREFECT_SERVER_API_AUTH_STRING": auth},
+            settings={"PREFECT_SERVER_API_AUTH_STRING": auth},
         )
         stack.enter_context(local.running(server))
         api_url = f"http://127.0.0.1:{port}/api"

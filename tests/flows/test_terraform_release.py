@@ -6,12 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 from prefect.blocks.system import Secret
 
 from shipflow.adapters.terraform import Terraform, find_terraform
 from shipflow.flows.terraform_release import terraform_release
 from tests.harness.prefect_api import (
+    api,
     artifacts,
     events,
     logs,
@@ -36,7 +38,9 @@ def test_approved_plan_is_applied_and_state_in_s3_holds_the_new_serial(s3_stack:
     assert response.status_code == 201, response.text
     state = run.join()
     assert state.is_completed(), state.message
-    assert state.message == f"applied {s3_stack.name}: 3 to add, 0 to change, 0 to destroy"
+    assert state.message == (
+        f"applied {s3_stack.name}: 3 to add, 0 to change, 0 to destroy; approved by alice: lgtm"
+    )
     assert s3_stack.serial() == 1
     assert len(s3_stack.state()["resources"][0]["instances"]) == 3
 
@@ -67,6 +71,31 @@ def test_rejection_applies_nothing_and_cancels_with_the_comment(s3_stack: S3Stac
     assert s3_stack.serial() is None
     found = events(resource_id(s3_stack), until=lambda n: "shipflow.terraform.rejected" in n)
     assert "shipflow.terraform.rejected" in [e["event"] for e in found]
+
+
+def test_the_form_asks_for_a_choice_and_a_second_plan_of_the_stack_is_refused(
+    s3_stack: S3Stack,
+) -> None:
+    run = start_in_background(terraform_release, stack=str(s3_stack.path), approval_timeout=120)
+    paused = run.wait_paused()
+    keyset = read_flow_run(paused.id).state.state_details.run_input_keyset
+    schema = httpx.get(api(f"/flow_runs/{paused.id}/input/{keyset['schema']}")).json()
+    # A person must choose: no default, and the switch says what each position does.
+    assert "approve" in schema["required"]
+    assert "default" not in schema["properties"]["approve"]
+    assert "nothing is applied" in schema["properties"]["approve"]["description"]
+    description = httpx.get(api(f"/flow_runs/{paused.id}/input/{keyset['description']}")).json()
+    assert "sha256" in description
+
+    second = terraform_release(stack=str(s3_stack.path), approval_timeout=60, return_state=True)
+    assert second.is_cancelled()
+    assert "already has a plan awaiting approval" in second.message
+    assert str(paused.id) in second.message  # the link to the run that waits
+    assert read_flow_run(paused.id).state.is_paused()
+
+    resume_as_ui(paused.id, {"approve": False, "approver": "dan", "comment": "not today"})
+    assert run.join().message == "rejected by dan: not today"
+    assert any("open " in line and str(paused.id) in line for line in logs(paused.id))
 
 
 def test_approval_timeout_cancels_and_applies_nothing(s3_stack: S3Stack) -> None:

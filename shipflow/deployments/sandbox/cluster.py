@@ -113,10 +113,12 @@ class KubeApp:
     stable_image: str
 
 
-def create_app(api: k8s.ApiClient, image: str = "registry.local/web:1.0.0") -> KubeApp:
-    """A namespace of its own with the stable Deployment, Services and all three routers'
-    objects (HTTPRoute, VirtualService, Ingress)."""
-    ns = f"t-{uuid.uuid4().hex[:8]}"
+def create_app(
+    api: k8s.ApiClient, image: str = "registry.local/web:1.0.0", namespace: str | None = None
+) -> KubeApp:
+    """A namespace (of its own, unless named) with the stable Deployment, Services and all
+    three routers' objects (HTTPRoute, VirtualService, Ingress)."""
+    ns = namespace or f"t-{uuid.uuid4().hex[:8]}"
     apps, core, net = k8s.AppsV1Api(api), k8s.CoreV1Api(api), k8s.NetworkingV1Api(api)
     custom = k8s.CustomObjectsApi(api)
     apps.create_namespaced_deployment(ns, deployment(APP, image))  # type: ignore[arg-type]

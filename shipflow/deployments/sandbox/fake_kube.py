@@ -203,12 +203,12 @@ class Store:
 class FakeKube:
     """The server. ``url`` is the API server address to put in a kubeconfig."""
 
-    def __init__(self, rollout_delay: float = 0.3) -> None:
+    def __init__(self, rollout_delay: float = 0.3, port: int = 0) -> None:
         self.store = Store()
         self.rollout_delay = rollout_delay
         self.kinds = {k.plural: k for k in KINDS}
         handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._stop = threading.Event()
@@ -230,10 +230,15 @@ class FakeKube:
             self.store.lock.notify_all()
 
     def kubeconfig(self) -> dict[str, Any]:
+        return self.kubeconfig_for(self.url)
+
+    @staticmethod
+    def kubeconfig_for(url: str) -> dict[str, Any]:
+        """A kubeconfig whose current context is the API server at ``url``."""
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "fake", "cluster": {"server": url}}],
             "users": [{"name": "fake", "user": {"token": "fake-token"}}],
             "contexts": [
                 {
@@ -680,3 +685,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+
+def main() -> None:
+    """``python -m shipflow.deployments.sandbox.fake_kube PORT``: the sandbox's API server as
+    a process of its own (``shipflow sandbox up``); SIGTERM stops it."""
+    import signal
+    import sys
+
+    fake = FakeKube(rollout_delay=0.5, port=int(sys.argv[1])).start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""``shipflow demo`` on the sandbox: two merges released the way a team's would be.
+
+1. the sandbox is brought up (or found running: ``shipflow sandbox up``);
+2. the example repository is written into the sandbox, and a **signed merge webhook** is posted
+   to the sandbox's receiver; the ``release`` deployment's trigger starts a run on the
+   sandbox's worker: build_and_push → terraform_release, which **waits for approval** (the UI
+   link is printed; with ``yes`` the demo approves its own run through the API, nothing else)
+   → promote_canary 5 → 25 → 50 → 100 %;
+3. a second merge ships a faulty version (it fails 30 % of its requests): its canary is rolled
+   back automatically, with the failed measurement in the reason;
+4. a summary of both releases: stages, durations, verdicts, the image digest.
+
+The sandbox stays up afterwards (``shipflow sandbox down`` stops it) unless ``down``. Ctrl-C
+cancels the demo's own runs, takes any traffic back from the canary and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+
+from shipflow.adapters.waiting import poll_until
+from shipflow.deployments import local
+from shipflow.deployments.demo import DOCKERFILE, STACK, STATE_KEY
+from shipflow.deployments.reviewer import api_filter, resume
+from shipflow.deployments.sandbox import services
+from shipflow.deployments.sandbox.cluster import APP
+from shipflow.deployments.sandbox.images import make_base_image
+from shipflow.errors import ServiceError
+
+REPO = "shop/web"
+SERVICE = "web"
+STACK_DIR = "infra/network"
+FAULT_RATE = 0.3
+APPROVER = {"approve": True, "approver": "shipflow-demo (--yes)", "comment": "approved by --yes"}
+
+CONFIG = """\
+[services.{service}]
+app = "{app}"
+image = {{ context = "services/web", repository = "{registry}/shop/web" }}
+stack = "{stack}"
+namespace = "{namespace}"
+paths = ["services/web/", "{stack}/"]
+
+[services.{service}.policy]
+steps = [
+  {{ weight = 5, hold_seconds = 4 }},
+  {{ weight = 25, hold_seconds = 4 }},
+  {{ weight = 50, hold_seconds = 4 }},
+]
+check_interval_seconds = 1
+window_seconds = 4
+min_requests = 20
+inconclusive_limit = 6
+progress_deadline_seconds = 30
+"""
+
+
+@dataclass
+class Stage:
+    name: str
+    state: str
+    seconds: float
+    message: str
+
+
+@dataclass
+class Release:
+    """One merge and what its release run did."""
+
+    title: str
+    sha: str
+    run_id: str = ""
+    state: str = ""
+    message: str = ""
+    stages: list[Stage] = field(default_factory=list)
+    image: str = ""
+
+
+@dataclass
+class SandboxDemo:
+    ui: str
+    releases: list[Release] = field(default_factory=list)
+    sandbox_left_up: bool = True
+
+    def ok(self) -> bool:
+        first, *rest = self.releases
+        faulty_rolled_back = all(r.state == "FAILED" and "rolled back" in r.message for r in rest)
+        return first.state == "COMPLETED" and faulty_rolled_back and len(self.releases) == 2
+
+
+class Interrupted(Exception):
+    """Ctrl-C during the demo, after its own runs were cancelled and the canary rolled back."""
+
+
+def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> SandboxDemo:
+    sandbox, started = services.up(say)
+    if not started:
+        say(f"the sandbox is already up ({sandbox.root})")
+    result = SandboxDemo(ui=sandbox.prefect_ui)
+    current: list[Release] = []
+    try:
+        with services.environment(sandbox):
+            base = make_base_image(
+                local.require_binary("buildah"),
+                local.require_binary("busybox"),
+                services.flow_environment(sandbox)["SHIPFLOW_BUILDAH_STORAGE_DRIVER"],
+            )
+        repo = _write_repository(sandbox, base)
+        say(
+            "no container can run on this machine: the canary's users are simulated from the "
+            "route's weights; the image is still built, scanned and pushed"
+        )
+        for title, fault in (
+            ("merge 1: version 2", 0.0),
+            ("merge 2: a faulty version", FAULT_RATE),
+        ):
+            release = Release(title=title, sha=uuid.uuid4().hex + uuid.uuid4().hex[:8])
+            current[:] = [release]
+            result.releases.append(release)
+            _edit(repo, title, fault)
+            _set_canary_fault(sandbox, fault)
+            _merge(sandbox, release, say)
+            _follow(sandbox, release, yes, say)
+    except KeyboardInterrupt:
+        said = _interrupt(sandbox, current[0] if current else None)
+        if started:
+            services.down(lambda line: None)
+            said += "; the sandbox this demo started is stopped"
+        raise Interrupted(said) from None
+    if down and started:
+        services.down(say)
+        result.sandbox_left_up = False
+    elif down:
+        say("the sandbox was up before the demo: left up")
+    return result
+
+
+def _write_repository(sandbox: services.Sandbox, base: str) -> Path:
+    repo = sandbox.path / "repo"
+    web = repo / "services" / "web"
+    web.mkdir(parents=True, exist_ok=True)
+    bucket = f"shipflow-demo-{uuid.uuid4().hex[:8]}"
+    with services.environment(sandbox):  # moto's stand-in credentials, never real ones
+        boto3.client("s3", endpoint_url=sandbox.s3).create_bucket(Bucket=bucket)
+    infra = repo / STACK_DIR
+    infra.mkdir(parents=True, exist_ok=True)
+    (infra / "main.tf").write_text(STACK.format(bucket=bucket, endpoint=sandbox.s3, key=STATE_KEY))
+    (web / "Dockerfile.base").write_text(base)
+    (repo / "shipflow.toml").write_text(
+        CONFIG.format(
+            service=SERVICE,
+            app=APP,
+            stack=STACK_DIR,
+            registry=sandbox.registry,
+            namespace=services.KUBE_NAMESPACE,
+        )
+    )
+    return repo
+
+
+def _edit(repo: Path, title: str, fault: float) -> None:
+    web = repo / "services" / "web"
+    base = (web / "Dockerfile.base").read_text()
+    dockerfile = DOCKERFILE.format(base=base)
+    if fault:
+        # The bug this merge ships; the local target's stand-in reads it from the image's ENV.
+        dockerfile = dockerfile.replace("USER 1000:1000", f"ENV FAULT_RATE={fault}\nUSER 1000:1000")
+    (web / "Dockerfile").write_text(dockerfile)
+    (web / "index.html").write_text(f"<h1>shop, {title}</h1>\n")
+
+
+def _set_canary_fault(sandbox: services.Sandbox, fault: float) -> None:
+    """The Kubernetes target's simulated canary fails as the merged version does."""
+    from shipflow.deployments.sandbox.traffic import MetricsAppClient
+
+    metrics = next(p for p in sandbox.processes if p.name == "metrics")
+    client = MetricsAppClient(f"http://127.0.0.1:{metrics.port}")
+    client.control(APP, "canary", error_rate=fault or 0.01)
+    client.control(APP, "stable", error_rate=0.01)
+
+
+def _merge(sandbox: services.Sandbox, release: Release, say: Callable[[str], None]) -> None:
+    body = json.dumps(
+        {
+            "ref": "refs/heads/main",
+            "after": release.sha,
+            "repository": {"full_name": REPO, "default_branch": "main"},
+            "pusher": {"name": "shipflow-demo"},
+            "commits": [{"added": [], "modified": ["services/web/index.html"], "removed": []}],
+        }
+    ).encode()
+    signature = hmac.new(sandbox.webhook_secret().encode(), body, hashlib.sha256).hexdigest()
+    answer = httpx.post(
+        f"{sandbox.webhook}/hooks/github",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": f"sha256={signature}",
+        },
+        timeout=10,
+    )
+    if answer.status_code != 202:
+        raise ServiceError(f"the webhook receiver answered {answer.status_code}: {answer.text}")
+    say(f"{release.title}: merge {release.sha[:12]} of {REPO} posted as a signed GitHub webhook")
+
+
+def _release_run(api: str, sha: str) -> dict[str, Any] | None:
+    runs = api_filter(api, "flow_runs", {"tags": {"all_": ["shipflow-sandbox"]}})
+    return next((r for r in runs if r["parameters"].get("sha") == sha), None)
+
+
+def _follow(
+    sandbox: services.Sandbox, release: Release, yes: bool, say: Callable[[str], None]
+) -> None:
+    api = sandbox.prefect_api
+    run = poll_until(lambda: _release_run(api, release.sha), timeout=60, interval=0.5)
+    release.run_id = run["id"]
+    say(f"the trigger started release run {sandbox.prefect_ui}/runs/flow-run/{run['id']}")
+    asked: set[str] = set()
+    while True:
+        run = httpx.get(f"{api}/flow_runs/{release.run_id}", timeout=10).json()
+        children = api_filter(api, "flow_runs", {"parent_flow_run_id": {"any_": [run["id"]]}})
+        for child in children:
+            if child["state"]["type"] == "PAUSED" and child["id"] not in asked:
+                asked.add(child["id"])
+                link = f"{sandbox.prefect_ui}/runs/flow-run/{child['id']}"
+                say(f"the Terraform plan waits for approval: {link}")
+                if yes:
+                    answer = resume(api, child["id"], APPROVER)
+                    say(f"--yes: approved this demo's own plan (HTTP {answer.status_code})")
+                else:
+                    say("approve it there (Resume, switch Approve on, your name), or use --yes")
+        if run["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED", "CRASHED"):
+            break
+        time.sleep(0.5)
+    release.state = run["state"]["type"]
+    release.message = run["state"].get("message") or ""
+    names = {f["id"]: f["name"] for f in api_filter(api, "flows", {})}
+    for child in sorted(children, key=lambda c: c["start_time"] or ""):
+        release.stages.append(
+            Stage(
+                name=names.get(child["flow_id"], "?"),
+                state=child["state"]["type"],
+                seconds=_seconds(child),
+                message=child["state"].get("message") or "",
+            )
+        )
+    release.image = _deployed_image(sandbox)
+    say(f"{release.title}: {release.state}: {release.message}")
+
+
+def _seconds(run: dict[str, Any]) -> float:
+    if not run.get("start_time") or not run.get("end_time"):
+        return 0.0
+    start = datetime.fromisoformat(run["start_time"])
+    end = datetime.fromisoformat(run["end_time"])
+    return (end - start).total_seconds()
+
+
+def _deployed_image(sandbox: services.Sandbox) -> str:
+    from kubernetes import config as k8s_config
+
+    from shipflow.adapters.kubernetes import Deployments
+
+    api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(sandbox.path / "kubeconfig")
+    )
+    return Deployments(api, services.KUBE_NAMESPACE).image_of(APP)
+
+
+def _interrupt(sandbox: services.Sandbox, release: Release | None) -> str:
+    """Cancel the demo's own runs and take traffic back from the canary; what was done."""
+    from kubernetes import config as k8s_config
+
+    from shipflow.adapters.kubernetes import Deployments, RouterSpec, make_router
+
+    done = []
+    if release is not None and release.run_id:
+        api = sandbox.prefect_api
+        runs = [release.run_id] + [
+            c["id"]
+            for c in api_filter(
+                api, "flow_runs", {"parent_flow_run_id": {"any_": [release.run_id]}}
+            )
+        ]
+        for run_id in runs:
+            httpx.post(
+                f"{api}/flow_runs/{run_id}/set_state",
+                json={
+                    "state": {"type": "CANCELLED", "message": "interrupted (Ctrl-C)"},
+                    "force": True,
+                },
+                timeout=10,
+            )
+        done.append(f"release run {release.run_id} cancelled")
+    kube = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(sandbox.path / "kubeconfig")
+    )
+    router = make_router(
+        RouterSpec(kind="gateway"), kube, services.KUBE_NAMESPACE, APP, f"{APP}-canary"
+    )
+    weight = router.canary_weight()
+    router.set_canary_weight(0)
+    deployments = Deployments(kube, services.KUBE_NAMESPACE)
+    if deployments.exists(f"{APP}-canary"):
+        deployments.scale(f"{APP}-canary", 0)
+    done.insert(0, f"rolled back the canary of {APP} from {weight} % (all traffic on stable)")
+    return "; ".join(done)
