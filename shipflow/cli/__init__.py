@@ -17,11 +17,33 @@ from typer import rich_utils
 # (pyproject pins typer below 0.30 for this import).
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from shipflow.cli import demo, deploy, dockerfile, doctor, drift, sandbox, terraform, webhook
+from shipflow.cli import (
+    demo,
+    deploy,
+    dockerfile,
+    doctor,
+    drift,
+    pipeline,
+    sandbox,
+    scaffold,
+    terraform,
+    webhook,
+)
 from shipflow.cli._app import EXIT_OK, EXIT_USAGE, app, err
 
 __all__ = ["app", "main"]
-_COMMANDS = (demo, deploy, dockerfile, doctor, drift, sandbox, terraform, webhook)
+_COMMANDS = (
+    demo,
+    deploy,
+    dockerfile,
+    doctor,
+    drift,
+    pipeline,
+    sandbox,
+    scaffold,
+    terraform,
+    webhook,
+)
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from shipflow.cli._app import JsonOpt, VerboseOpt, app, console, emit_json, fail
+from shipflow.cli._app import EXIT_USAGE, JsonOpt, VerboseOpt, app, console, emit_json, fail
+from shipflow.cli._generate import refuse_existing
 from shipflow.errors import ShipflowError
 
 
@@ -23,31 +24,28 @@ def dockerfile(
 ) -> None:
     """Write a production Dockerfile and .dockerignore for the stack found in PATH.
 
-    Detects node (package.json), go (go.mod), java (pom.xml) and python (pyproject.toml or
-    requirements.txt). The result is multi-stage, copies dependency manifests before the
+    Uses the project analysis of `shipflow pipeline` (the top-most package): node, go, java
+    (Maven) and python. The result is multi-stage, copies dependency manifests before the
     sources (cache hits), runs as a non-root user, has a HEALTHCHECK and pins its base images.
     """
     from pathlib import Path
 
-    from shipflow.generators.dockerfile import MARKERS, detect, render
+    from shipflow.generators.detect import analyse, scan
+    from shipflow.generators.dockerfile import render, spec_for
     from shipflow.generators.files import write_files
 
     root = Path(path)
     if not root.is_dir():
-        raise fail(f"path: {path} is not a directory")
-    names = {n for _, markers in MARKERS for n in markers} | {
-        "package-lock.json",
-        "npm-shrinkwrap.json",
-        "go.sum",
-    }
-    manifests = {n: (root / n).read_text(errors="replace") for n in names if (root / n).is_file()}
+        raise fail(f"path: {path} is not a directory", EXIT_USAGE)
     try:
-        spec = detect(manifests)
+        spec = spec_for(analyse(scan(root), name=root.resolve().name))
         files = render(spec)
         if show:
             written: list[Path] = []
         else:
-            written = write_files(files, Path(output) if output else root, force=force)
+            out = Path(output) if output else root
+            refuse_existing(files, out, force)
+            written = write_files(files, out, force=force)
     except ShipflowError as exc:
         raise fail(str(exc)) from exc
     if as_json:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shipflow import __version__
@@ -37,6 +39,8 @@ def doctor(
 ) -> None:
     """Report which Terraform, Prefect API and local tools shipflow would use here.
 
+    Exit 1 when the Terraform found is too old for a stack under SHIPFLOW_STACKS_ROOT.
+
     With --worker: Terraform and its version, buildah, git and read access to each --repo,
     the registry credentials block, kubeconfig and the cluster's API, Prometheus, the Prefect
     API and the work pool — each missing one named with how to fix it (exit 1)."""
@@ -44,17 +48,25 @@ def doctor(
         _worker_doctor(repo or [], pool, as_json)
         return
     from shipflow.adapters.terraform import Terraform, find_terraform
+    from shipflow.core.terraform_env import parse_pass_env
     from shipflow.settings import load_settings
 
     settings = load_settings()
     report: dict[str, Any] = {"shipflow": __version__}
     try:
         binary = find_terraform(settings.terraform_bin)
-        tf = Terraform(workdir=settings.stacks_root, binary=binary, timeout=60)
+        tf = Terraform(
+            workdir=settings.stacks_root,
+            binary=binary,
+            timeout=60,
+            pass_env=parse_pass_env(settings.terraform_pass_env),
+        )
         report["terraform"] = {
             "path": binary.path,
             "origin": binary.origin,
             "version": tf.version(),
+            "ignored_environment": list(tf.dropped_env),
+            "stack_problems": _stack_problems(settings.stacks_root, tf.version()),
         }
     except ShipflowError as exc:
         report["terraform"] = {"error": str(exc)}
@@ -64,8 +76,11 @@ def doctor(
     report["prefect"] = {"version": prefect.__version__, "api_url": PREFECT_API_URL.value()}
     tools = ["prometheus", "docker-registry", "buildah", "skopeo", "haproxy", "moto_server"]
     report["tools"] = {name: shutil.which(name) for name in tools}
+    problems = report["terraform"].get("stack_problems") or {}
     if as_json:
         emit_json(report)
+        if problems:
+            raise typer.Exit(EXIT_ERROR)
         return
     table = Table(title="shipflow doctor", show_header=True)
     table.add_column("part")
@@ -79,9 +94,34 @@ def doctor(
     table.add_row(
         "prefect", f"{prefect.__version__}, API {report['prefect']['api_url'] or '(ephemeral)'}"
     )
+    for stack, lines in problems.items():
+        table.add_row(f"[red]stack {stack}[/]", escape("; ".join(lines)))
+    if tf_info.get("ignored_environment"):
+        names = ", ".join(tf_info["ignored_environment"])
+        table.add_row(
+            "ignored", f"{names} (never passed to Terraform; SHIPFLOW_TERRAFORM_PASS_ENV)"
+        )
     for name, path in report["tools"].items():
         table.add_row(name, path or "[yellow]not installed[/] (see README: scripts/bootstrap)")
     console.print(table)
+    if problems:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _stack_problems(root: Path, version: str) -> dict[str, list[str]]:
+    """What each stack under ``root`` needs that Terraform ``version`` lacks."""
+    from shipflow.adapters.stacks import find_stacks, read_stack
+    from shipflow.core.stacks import version_problems
+
+    if not root.is_dir():
+        return {}
+    found: dict[str, list[str]] = {}
+    stacks, _ = find_stacks(root)
+    for path in stacks:
+        problems = version_problems(version, read_stack(path))
+        if problems:
+            found[str(path.relative_to(root)) if path != root else "."] = problems
+    return found
 
 
 def _worker_doctor(repos: list[str], pool: str, as_json: bool) -> None:

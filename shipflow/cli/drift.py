@@ -40,8 +40,7 @@ def drift(
         colours = {"clean": "green", "drifted": "red", "pending": "yellow", "error": "magenta"}
         for r in reports:
             drifted = "\n".join(
-                f"{d['address']} ({', '.join(d['changed_attributes']) or d['action']})"
-                for d in r["drifted"]
+                f"{d['address']} ({', '.join(d['paths']) or d['action']})" for d in r["drifted"]
             )
             pending = "\n".join(f"{p['action']} {p['address']}" for p in r["pending"])
             status = r["status"] if r["status"] != "error" else f"error: {r['reason']}"

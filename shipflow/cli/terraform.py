@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from shipflow.cli._app import EXIT_USAGE, JsonOpt, app, console, emit_json, err, fail
+from shipflow.cli._app import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    JsonOpt,
+    app,
+    console,
+    emit_json,
+    err,
+    fail,
+)
 from shipflow.cli._inputs import approval_ui, stack_dir, var_files
 
 terraform_app = typer.Typer(help="Terraform flows: plan, approve in the Prefect UI, apply.")
@@ -63,3 +77,62 @@ def terraform_release_cmd(
         console.print(f"[bold]{state.type.value}[/]: {state.message}")
     if not state.is_completed():
         raise typer.Exit(1)
+
+
+@terraform_app.command("review")
+def terraform_review_cmd(
+    plan: Annotated[
+        str,
+        typer.Argument(help="`terraform show -json PLANFILE` output: a file, or - for stdin."),
+    ] = "-",
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema",
+            help="`terraform providers schema -json` output: tells maps from objects and sets "
+            "from lists in attribute paths.",
+        ),
+    ] = None,
+    stack: Annotated[str | None, typer.Option(help="The name in the review's title.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Review a saved plan the way the approval form shows it: markdown, or --json.
+
+    Exit 0: no changes; 2: changes (imports and moves included); 1: the plan failed or is
+    incomplete (it can never be applied), or the input is not a Terraform JSON plan. Values
+    never appear, only attribute paths, so the review can be posted on a pull request.
+    """
+    from shipflow.core.plan_paths import shapes_from_schemas
+    from shipflow.core.plan_review import review_json, review_markdown
+    from shipflow.core.plans import parse_plan
+    from shipflow.errors import ConfigError
+
+    if plan != "-" and not Path(plan).is_file():
+        raise fail(f"plan: {plan} is not a file", EXIT_USAGE)
+    if schema is not None and not schema.is_file():
+        raise fail(f"--schema: {schema} is not a file", EXIT_USAGE)
+    source = "stdin" if plan == "-" else plan
+    doc = _read_json(sys.stdin.read() if plan == "-" else Path(plan).read_text(), source)
+    shapes = shapes_from_schemas(_read_json(schema.read_text(), str(schema))) if schema else {}
+    try:
+        summary = parse_plan(doc, shapes)
+    except ConfigError as exc:
+        raise fail(f"{source}: not a Terraform JSON plan: {exc}", EXIT_ERROR) from None
+    if as_json:
+        emit_json(review_json(summary))
+    else:
+        name = stack or ("stdin" if plan == "-" else Path(plan).stem)
+        sys.stdout.write(review_markdown(summary, stack=name))
+    if not summary.approvable:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_CHANGES if summary.has_changes else EXIT_OK)
+
+
+def _read_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(
+            f"{source}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+            EXIT_ERROR,
+        ) from None

@@ -4,7 +4,7 @@ Read from the JSON of a normal ``plan`` (``show -json``): Terraform refreshes fi
 what changed outside it under ``resource_drift``; ``resource_changes`` then holds what apply
 would do, which includes putting drifted resources back. A change whose planned values are
 exactly the values from before the drift only undoes the drift; any other change is pending
-code. A ``-refresh-only`` plan, when given, is the authority on drift.
+code. A plan that errored or is incomplete is an error: it cannot tell what is clean.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shipflow.core.plans import Action, ResourceChange, parse_plan
+from shipflow.core.plan_document import PlanDocument, read_plan
+from shipflow.core.plan_paths import Shape, ShapeKey, any_marked
+from shipflow.core.plans import Action, ResourceChange, summarize
 
 
 class DriftStatus(StrEnum):
@@ -41,9 +43,7 @@ class DriftReport(BaseModel):
     @property
     def fingerprint(self) -> str:
         """Identifies *this* drift: same resources and attributes, same fingerprint."""
-        text = "\n".join(
-            f"{d.address}|{d.action.value}|{','.join(d.changed_attributes)}" for d in self.drifted
-        )
+        text = "\n".join(f"{d.address}|{d.action.value}|{','.join(d.paths)}" for d in self.drifted)
         return hashlib.sha256(f"{self.stack}\n{text}".encode()).hexdigest()[:16]
 
     def summary(self) -> str:
@@ -77,13 +77,13 @@ class DriftReport(BaseModel):
                 "|---|---|---|",
             ]
             for d in self.drifted:
-                attrs = ", ".join(f"`{a}`" for a in d.changed_attributes) or "-"
+                attrs = ", ".join(f"`{a}`" for a in d.paths) or "-"
                 lines.append(f"| `{d.address}` | {d.action.value} | {attrs} |")
             lines.append("")
         if self.pending:
             lines += ["## Pending code changes (not applied yet)", ""]
             for p in self.pending:
-                attrs = ", ".join(f"`{a}`" for a in p.changed_attributes)
+                attrs = ", ".join(f"`{a}`" for a in p.paths)
                 lines.append(f"- {p.action.value} `{p.address}`" + (f": {attrs}" if attrs else ""))
             lines.append("")
         return "\n".join(lines)
@@ -91,30 +91,36 @@ class DriftReport(BaseModel):
 
 def classify_drift(
     stack: str,
-    plan_json: Mapping[str, Any],
-    refresh_json: Mapping[str, Any] | None = None,
+    plan_json: Mapping[str, Any] | PlanDocument,
     *,
+    shapes: Mapping[ShapeKey, Shape] | None = None,
     seconds: float = 0.0,
 ) -> DriftReport:
-    """DRIFTED when anything changed outside Terraform (pending changes listed too); PENDING
-    when only the code differs from state; CLEAN otherwise."""
-    plan = parse_plan(plan_json)
-    drift_source = parse_plan(refresh_json) if refresh_json is not None else plan
-    drifted = drift_source.drift
-    reversals = _reversals(plan_json)
+    """ERROR when the plan errored or is incomplete (Terraform could not see everything);
+    DRIFTED when anything changed outside Terraform (pending changes listed too); PENDING when
+    only the code differs from state (imports and moves included); CLEAN otherwise."""
+    doc = read_plan(plan_json)
+    plan = summarize(doc, shapes or {})
+    if not plan.approvable:
+        checks = "; ".join(
+            f"{f.address}: {'; '.join(f.problems) or f.status}" for f in plan.failing_checks
+        )
+        reason = plan.refusal + (f" ({checks})" if checks else "")
+        return error_report(stack, reason, seconds=seconds)
+    reversals = _reversals(doc)
     pending = tuple(
         c
         for c in plan.changes
-        if c.action not in (Action.NO_OP, Action.READ) and c.address not in reversals
+        if c.is_change and c.action is not Action.READ and c.address not in reversals
     )
-    if drifted:
+    if plan.drift:
         status = DriftStatus.DRIFTED
-    elif pending or plan.output_changes:
+    elif pending or plan.output_changes or plan.actions:
         status = DriftStatus.PENDING
     else:
         status = DriftStatus.CLEAN
     return DriftReport(
-        stack=stack, status=status, drifted=drifted, pending=pending, seconds=seconds
+        stack=stack, status=status, drifted=plan.drift, pending=pending, seconds=seconds
     )
 
 
@@ -122,30 +128,19 @@ def error_report(stack: str, reason: str, *, seconds: float = 0.0) -> DriftRepor
     return DriftReport(stack=stack, status=DriftStatus.ERROR, reason=reason, seconds=seconds)
 
 
-def _reversals(plan_json: Mapping[str, Any]) -> set[str]:
-    """Addresses whose planned change only puts back the values from before the drift."""
-    before_drift = {
-        d.get("address"): (d.get("change") or {}).get("before")
-        for d in plan_json.get("resource_drift") or []
-    }
-    deleted_outside = {
-        d.get("address")
-        for d in plan_json.get("resource_drift") or []
-        if (d.get("change") or {}).get("actions") == ["delete"]
-    }
+def _reversals(doc: PlanDocument) -> set[str]:
+    """Addresses whose planned change only puts back what was there before the drift: the
+    planned values equal the values from before it (none unknown until apply), or an object
+    deleted outside Terraform is created again."""
+    drift = {d.address: d.change for d in doc.resource_drift}
     found = set()
-    for rc in plan_json.get("resource_changes") or []:
-        address = rc.get("address")
-        if address not in before_drift:
+    for rc in doc.resource_changes:
+        before_drift = drift.get(rc.address)
+        if before_drift is None or rc.moved or rc.change.importing is not None:
             continue
-        change = rc.get("change") or {}
-        if address in deleted_outside and change.get("actions") == ["create"]:
-            found.add(address)  # re-creating what was deleted outside Terraform
-            continue
-        if change.get("after_unknown") not in (None, {}, False) and any(
-            v is True for v in (change.get("after_unknown") or {}).values()
-        ):
-            continue
-        if change.get("after") == before_drift[address]:
-            found.add(address)
+        recreated = before_drift.actions == ("delete",) and rc.change.actions == ("create",)
+        unknown = any_marked(rc.change.after_unknown)
+        put_back = not unknown and rc.change.after == before_drift.before
+        if recreated or put_back:
+            found.add(rc.address)
     return found

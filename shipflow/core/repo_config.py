@@ -15,6 +15,7 @@ policy = { check_interval_seconds = 30 }
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -65,22 +66,45 @@ class ServiceConfig(BaseModel):
     )
 
 
+class Selection(BaseModel):
+    """The services a merge releases, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    services: tuple[str, ...]
+    reason: str
+
+
 class RepoConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     services: dict[str, ServiceConfig]
 
-    def affected(self, changed_paths: list[str] | None) -> list[str]:
-        """Services to release for a merge that changed ``changed_paths`` (None: all)."""
+    def select(self, changed_paths: Sequence[str] | None) -> Selection:
+        """The services a merge that changed ``changed_paths`` releases.
+
+        Paths unknown (None or empty: a merge always changes something, so no paths means
+        the forge did not say) release every service. Otherwise a service is released when
+        it has no ``paths`` filter or a changed path starts with one of its prefixes.
+        """
         names = sorted(self.services)
-        if changed_paths is None:
-            return names
-        return [
+        if not changed_paths:
+            return Selection(services=tuple(names), reason="paths unknown: releasing all services")
+        chosen = tuple(
             n
             for n in names
             if not self.services[n].paths
             or any(p.startswith(prefix) for p in changed_paths for prefix in self.services[n].paths)
-        ]
+        )
+        return Selection(
+            services=chosen,
+            reason=f"{len(chosen)} of {len(names)} services touched by "
+            f"{len(changed_paths)} changed path(s)",
+        )
+
+    def affected(self, changed_paths: Sequence[str] | None) -> list[str]:
+        """Services to release for a merge that changed ``changed_paths`` (see select)."""
+        return list(self.select(changed_paths).services)
 
 
 def parse_repo_config(text: str) -> RepoConfig:

@@ -73,3 +73,25 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(known, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def redact_outputs(outputs: Mapping[str, object], secrets: Iterable[str]) -> dict[str, object]:
+    """Terraform outputs (``output -json``) as they may be shown: a sensitive output is
+    ``***`` whole; in the others, every string is redacted of ``secrets`` at any depth."""
+    known = frozenset(secrets)
+
+    def clean(value: object) -> object:
+        if isinstance(value, str):
+            return redact(value, known)
+        if isinstance(value, Mapping):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    shown: dict[str, object] = {}
+    for name, output in outputs.items():
+        sensitive = isinstance(output, Mapping) and bool(output.get("sensitive"))
+        value = output.get("value") if isinstance(output, Mapping) else output
+        shown[name] = MASK if sensitive else clean(value)
+    return shown

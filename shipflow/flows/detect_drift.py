@@ -24,9 +24,11 @@ def detect_drift(
     are clean and which could not be checked.
 
     Args:
-        stacks: Stack directories (absolute, or relative to SHIPFLOW_STACKS_ROOT).
-        stack_glob: Also scan the directories under SHIPFLOW_STACKS_ROOT matching this glob
-            (e.g. ``envs/*/*``) that hold a backend block or a local state.
+        stacks: Stack directories (absolute, or relative to SHIPFLOW_STACKS_ROOT). None: every
+            stack under SHIPFLOW_STACKS_ROOT, at any depth (a directory whose HCL declares a
+            backend or cloud block, or that holds a local state).
+        stack_glob: Also scan the stacks under SHIPFLOW_STACKS_ROOT whose path matches this
+            glob (``envs/*/*``; ``**`` for any depth).
         max_parallel: How many stacks are planned at once (each in its own process).
         notify_block: A Prefect Secret block holding a Slack-compatible webhook URL; each
             newly drifted stack is reported once.
@@ -34,8 +36,6 @@ def detect_drift(
     if max_parallel < 1:
         raise ConfigError("max_parallel", f"must be at least 1, got {max_parallel}")
     targets = discover_stacks(stacks or [], stack_glob)
-    if not targets:
-        raise ConfigError("stacks", "no stack given and none found by stack_glob")
     logger = get_run_logger()
     logger.info("Scanning %s stack(s), %s at a time", len(targets), max_parallel)
     reports = scan_stacks(targets, max_parallel)

@@ -72,7 +72,8 @@ def release(
             ``SHIPFLOW_GIT_CREDENTIALS_BLOCK`` or the worker's git configuration.
         ref: The branch ref it landed on.
         services: Only these services (default: those whose ``paths`` the merge touched).
-        changed_paths: Paths the merge changed (from the event), to pick services.
+        changed_paths: Paths the merge changed (from the event), to pick services; None or
+            empty when the forge did not say (paths unknown: every service is released).
         approval_timeout: Seconds to wait for each Terraform approval.
         auto_approve: Apply Terraform plans without the approval pause.
     """
@@ -101,13 +102,20 @@ def _release_commit(
     if not config_file.is_file():
         raise ConfigError("shipflow.toml", f"commit {sha} of {repo} has no shipflow.toml")
     config = parse_repo_config(config_file.read_text())
-    names = services or config.affected(changed_paths)
+    selection = config.select(changed_paths)
+    names = services or list(selection.services)
     unknown = sorted(set(names) - set(config.services))
     if unknown:
         raise ConfigError("services", f"not in shipflow.toml: {', '.join(unknown)}")
     rows: list[dict[str, str]] = []
     released: list[str] = []
     skipped: list[str] = []
+    scope = ""
+    if not services and not changed_paths:
+        # The merge may have touched any service: say so in the log, summary and message.
+        scope = f" ({selection.reason})"
+        logger.info(selection.reason)
+        rows.append({"service": "*", "stage": "-", "state": "all", "detail": selection.reason})
     try:
         for name in names:
             outcome = _release_service(
@@ -119,7 +127,7 @@ def _release_commit(
             (skipped if skip else released).append(name)
     finally:
         publish_release(repo, sha, rows)
-    message = _summary(repo, sha, released, [r for r in rows if r["state"] == "skipped"])
+    message = _summary(repo, sha, released, [r for r in rows if r["state"] == "skipped"]) + scope
     logger.info(message)
     return Completed(message=message)
 

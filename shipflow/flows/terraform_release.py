@@ -1,4 +1,9 @@
-"""terraform_release: plan → human approval in the Prefect UI → apply exactly that plan."""
+"""terraform_release: plan → human approval in the Prefect UI → apply exactly that plan.
+
+The decision to pause is the plan's own (its typed review): a plan that imports or moves is a
+change and waits for approval like any other; a plan that errored or is incomplete is never
+offered for approval and never applied.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,10 @@ from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
-from prefect.states import Cancelled, Completed
+from prefect.states import Cancelled, Completed, Failed
 from pydantic import Field
 
+from shipflow.core.plan_review import review_markdown
 from shipflow.flows.pauses import (
     end_after_expired_pause,
     release_approval,
@@ -80,7 +86,12 @@ def terraform_release(
             target, workdir / "stack.tfplan", var_files or [], backend_config or {}
         )
         publish_plan(target, planned)
-        if not planned.plan.has_changes:
+        summary = planned.summary
+        if not summary.approvable:
+            reason = f"{summary.refusal}: {summary.headline()}"
+            logger.error(reason)
+            return Failed(message=reason)
+        if not summary.has_changes:
             logger.info("No changes for %s: nothing to approve or apply", target.name)
             return Completed(message=f"no changes for {target.name}")
 
@@ -110,7 +121,7 @@ def _approve(
     else:
         description = (
             f"**Plan `{sha[:12]}`** — sha256:\n\n{_wrapped(sha)}\n\n"
-            + planned.summary.to_markdown(stack=target.name, plan_sha256=sha)
+            + review_markdown(planned.summary, stack=target.name, plan_sha256=sha)
             + "\n\nApproving applies **exactly this plan file**; if the plan or the state "
             "changes before apply, shipflow refuses and asks for a re-plan.\n"
         )

@@ -7,13 +7,13 @@ until they change), a non-root user, a HEALTHCHECK, base images pinned to a vers
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from shipflow.errors import ConfigError
+from shipflow.generators.detect import Analysis, ProjectFiles, analyse
 
 # Base images pinned to a release (bump them deliberately, e.g. with Renovate).
 IMAGES = {
@@ -22,12 +22,6 @@ IMAGES = {
     "go": ("golang:1.23.3-bookworm", "gcr.io/distroless/static-debian12:nonroot"),
     "java": ("maven:3.9.9-eclipse-temurin-21", "eclipse-temurin:21.0.5_11-jre-alpine"),
 }
-MARKERS = (
-    ("node", ("package.json",)),
-    ("go", ("go.mod",)),
-    ("java", ("pom.xml",)),
-    ("python", ("pyproject.toml", "requirements.txt")),
-)
 
 
 class DockerfileSpec(BaseModel):
@@ -45,32 +39,35 @@ class DockerfileSpec(BaseModel):
 
 
 def detect(files: Mapping[str, str]) -> DockerfileSpec:
-    """The stack of a project from its top-level files (name → content of the manifests)."""
-    for stack, markers in MARKERS:
-        if any(m in files for m in markers):
-            return _spec(stack, files)
-    raise ConfigError(
-        "path",
-        "no known stack here: expected package.json (node), go.mod (go), pom.xml (java), "
-        "or pyproject.toml / requirements.txt (python)",
-    )
+    """The spec for an in-memory project (relative path → content), through the one detector."""
+    return spec_for(analyse(ProjectFiles.from_mapping(files)))
 
 
-def _spec(stack: str, files: Mapping[str, str]) -> DockerfileSpec:
+def spec_for(analysis: Analysis) -> DockerfileSpec:
+    """The Dockerfile spec for the analysed project's top-most package.
+
+    Raises:
+        ConfigError: the package's stack has no Dockerfile template (rust, Gradle).
+    """
+    package = analysis.packages[0]
+    stack = package.language
+    if stack == "java" and package.package_manager != "maven":
+        raise ConfigError("path", "java with Gradle has no Dockerfile template yet (Maven has)")
+    if stack not in IMAGES:
+        raise ConfigError(
+            "path", f"{stack} has no Dockerfile template yet (node, python, go, java/Maven have)"
+        )
     if stack == "node":
-        try:
-            package = json.loads(files["package.json"])
-        except json.JSONDecodeError as exc:
-            raise ConfigError("package.json", f"not valid JSON: {exc.msg}") from exc
-        main = str(package.get("main") or "server.js")
-        lock = next((f for f in ("package-lock.json", "npm-shrinkwrap.json") if f in files), None)
-        return DockerfileSpec(stack="node", port=3000, entry=main, lockfile=lock)
+        return DockerfileSpec(
+            stack="node",
+            port=3000,
+            entry=package.entry or "server.js",
+            lockfile=package.lockfile if package.package_manager == "npm" else None,
+        )
     if stack == "python":
         return DockerfileSpec(stack="python", port=8000, entry="app")
     if stack == "go":
-        return DockerfileSpec(
-            stack="go", port=8080, lockfile="go.sum" if "go.sum" in files else None
-        )
+        return DockerfileSpec(stack="go", port=8080, lockfile=package.lockfile)
     return DockerfileSpec(stack="java", port=8080, health_path="/actuator/health")
 
 

@@ -14,38 +14,49 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.variables import Variable
 
+from shipflow.adapters.stacks import find_stacks, read_stack
 from shipflow.core.drift import DriftReport, DriftStatus, classify_drift, error_report
 from shipflow.core.names import slug
-from shipflow.errors import ShipflowError, StateLockedError
+from shipflow.core.plan_document import read_plan
+from shipflow.errors import ConfigError, ShipflowError, StateLockedError
 from shipflow.settings import load_settings
 from shipflow.tasks.common import emit, load_secret, shipflow_task
-from shipflow.tasks.terraform import Stack, resolve_stack
+from shipflow.tasks.terraform import (
+    Stack,
+    resolve_stack,
+    review_shapes,
+    warn_dropped_environment,
+)
 
 
 def discover_stacks(stacks: Sequence[str], stack_glob: str | None) -> list[Stack]:
-    """The stacks named, plus the directories under SHIPFLOW_STACKS_ROOT matching
-    ``stack_glob`` that hold a Terraform root with state: a ``backend``/``cloud`` block or a
-    local ``terraform.tfstate``."""
+    """The stacks named; with none named (or with ``stack_glob``), every stack under
+    SHIPFLOW_STACKS_ROOT at any depth: a directory whose HCL declares a ``backend`` or
+    ``cloud`` block, or that keeps a local ``terraform.tfstate``. ``stack_glob`` narrows the
+    search (``envs/*/*``, ``**/prod``).
+
+    Raises:
+        ConfigError: nothing named and nothing found, naming the folder searched.
+    """
     found = [resolve_stack(s) for s in stacks]
-    if stack_glob:
-        root = load_settings().stacks_root
-        for path in sorted(root.glob(stack_glob)):
-            if path.is_dir() and _has_state(path):
-                found.append(resolve_stack(str(path.resolve())))
+    if stack_glob or not stacks:
+        root = load_settings().stacks_root.resolve()
+        paths, unreadable = find_stacks(root, stack_glob)
+        for path, why in unreadable.items():
+            get_run_logger().warning("Not scanned, its HCL does not parse: %s (%s)", path, why)
+        found += [resolve_stack(str(p)) for p in paths]
+        if not found:
+            where = f" matching {stack_glob!r}" if stack_glob else ""
+            raise ConfigError(
+                "stacks",
+                f"no Terraform stack found under {root}{where} (a directory whose HCL declares "
+                "a backend or cloud block, or holds a terraform.tfstate); set "
+                "SHIPFLOW_STACKS_ROOT or name the stacks",
+            )
     unique: dict[Path, Stack] = {}
     for stack in found:
         unique.setdefault(stack.path, stack)
     return list(unique.values())
-
-
-def _has_state(path: Path) -> bool:
-    if (path / "terraform.tfstate").exists():
-        return True
-    for tf_file in path.glob("*.tf"):
-        text = tf_file.read_text(errors="replace")
-        if 'backend "' in text or "cloud {" in text:
-            return True
-    return False
 
 
 @shipflow_task(name="scan_stacks")
@@ -54,6 +65,8 @@ def scan_stacks(stacks: Sequence[Stack], max_parallel: int) -> list[DriftReport]
     as it comes. One task for the whole pool: a task run per stack would cost more than the
     plans of small stacks themselves."""
     logger = get_run_logger()
+    if stacks:
+        warn_dropped_environment(stacks[0].runner())  # the same worker environment for all
     with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="drift") as pool:
         reports = list(pool.map(scan_stack, stacks))
     for report in reports:
@@ -69,10 +82,15 @@ def scan_stack(stack: Stack) -> DriftReport:
     workdir = Path(tempfile.mkdtemp(prefix="shipflow-drift-"))
     try:
         tf = stack.runner()
+        tf.check_version(read_stack(stack.path))
         plan = tf.plan_initialised(workdir / "drift.tfplan")
         if plan.has_changes or plan.drift_seen:
+            doc = read_plan(tf.show_plan(plan.plan_file))
             report = classify_drift(
-                stack.name, tf.show_plan(plan.plan_file), seconds=time.monotonic() - started
+                stack.name,
+                doc,
+                shapes=review_shapes(tf, doc),
+                seconds=time.monotonic() - started,
             )
         else:  # nothing to change and nothing seen drifting: no need to read the plan
             report = DriftReport(
@@ -114,7 +132,7 @@ def publish_drift(stacks: Sequence[Stack], reports: Sequence[DriftReport]) -> No
             payload={
                 "summary": report.summary(),
                 "fingerprint": report.fingerprint,
-                "resources": {d.address: list(d.changed_attributes) for d in report.drifted},
+                "resources": {d.address: list(d.paths) for d in report.drifted},
             },
         )
 
@@ -142,7 +160,7 @@ def notify_drift(
         seen = Variable.get(name, default=None)
         if report.status is DriftStatus.DRIFTED and seen != report.fingerprint:
             text = f":warning: Terraform drift in {stack.name}: {report.summary()}\n" + "\n".join(
-                f"• {d.address} ({d.action.value}): {', '.join(d.changed_attributes) or '-'}"
+                f"• {d.address} ({d.action.value}): {', '.join(d.paths) or '-'}"
                 for d in report.drifted
             )
             response = httpx.post(url, json={"text": text}, timeout=10)

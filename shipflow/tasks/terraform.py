@@ -16,21 +16,24 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from shipflow.adapters.stacks import read_stack
 from shipflow.adapters.terraform import (
     PlanResult,
-    StateVersion,
     Terraform,
     find_terraform,
     sha256_file,
 )
+from shipflow.core.approval import StateVersion, stale_plan_reason
 from shipflow.core.names import slug
-from shipflow.core.plans import PlanSummary, parse_plan
-from shipflow.core.secrets import MASK
-from shipflow.errors import ConfigError, StalePlanError
+from shipflow.core.plan_document import PlanDocument, read_plan
+from shipflow.core.plan_paths import Shape, ShapeKey, shapes_from_schemas
+from shipflow.core.plan_review import plan_event_payload, review_markdown, review_rows
+from shipflow.core.plans import PlanSummary, summarize
+from shipflow.core.secrets import redact_outputs
+from shipflow.core.terraform_env import parse_pass_env
+from shipflow.errors import ConfigError, PolicyViolation, StalePlanError, TerraformError
 from shipflow.settings import load_settings
 from shipflow.tasks.common import emit, hold_limit, load_secret, shipflow_task
-
-# Read once at import: Prefect fixes a task's retry delay when the task is defined.
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Stack:
             timeout=settings.terraform_timeout,
             lock_timeout=settings.terraform_lock_timeout,
             secrets=env.values(),
+            pass_env=parse_pass_env(settings.terraform_pass_env),
         )
 
 
@@ -92,6 +96,38 @@ class PlannedStack:
     summary: PlanSummary
 
 
+def warn_dropped_environment(tf: Terraform) -> None:
+    """One warning naming every worker variable Terraform was not given."""
+    if tf.dropped_env:
+        get_run_logger().warning(
+            "Ignored %s from the worker's environment: they change what Terraform plans, "
+            "applies or prints (list a name in SHIPFLOW_TERRAFORM_PASS_ENV to pass it)",
+            ", ".join(tf.dropped_env),
+        )
+
+
+def review_plan(tf: Terraform, plan_file: Path) -> PlanSummary:
+    """The plan file read once (``show -json``) into the review."""
+    doc = read_plan(tf.show_plan(plan_file))
+    return summarize(doc, review_shapes(tf, doc))
+
+
+def review_shapes(tf: Terraform, doc: PlanDocument) -> dict[ShapeKey, Shape]:
+    """The provider schemas' shapes, asked for only when paths are to be written (an update,
+    a replace or drift): they tell maps from objects and sets from lists."""
+    needs_paths = bool(doc.resource_drift) or any(
+        rc.change.actions not in (("create",), ("delete",), ("no-op",), ("read",), ("forget",))
+        for rc in doc.resource_changes
+    )
+    shapes: dict[ShapeKey, Shape] = {}
+    if needs_paths:
+        try:
+            shapes = shapes_from_schemas(tf.providers_schema())
+        except TerraformError as exc:  # paths then follow the fallback rule; say so
+            get_run_logger().warning("No provider schemas (%s): paths are best-effort", exc)
+    return shapes
+
+
 @shipflow_task(name="plan_stack", retries=2)
 def plan_stack(
     stack: Stack,
@@ -102,10 +138,19 @@ def plan_stack(
     """``init``, then ``plan -out``; the state version is read first so that a write between
     plan and apply is caught (a write during plan makes the check refuse, which is safe)."""
     tf = stack.runner()
+    warn_dropped_environment(tf)
+    tf.check_version(read_stack(stack.path))
     tf.init(backend_config)
     before = tf.state_version()
-    result = tf.plan(plan_file, var_files=[str(_var_file(stack, f)) for f in var_files])
-    summary = parse_plan(tf.show_plan(result.plan_file))
+    var_paths = [str(_var_file(stack, f)) for f in var_files]
+    try:
+        result = tf.plan(plan_file, var_files=var_paths)
+    except TerraformError:
+        if plan_file.exists():  # Terraform saved the partial plan of a failed one: show it
+            partial = review_plan(tf, plan_file)
+            _publish_review(stack, partial, sha256_file(plan_file))
+        raise
+    summary = review_plan(tf, result.plan_file)
     get_run_logger().info(
         "Planned %s: %s (risk %s), plan sha256 %s",
         stack.name,
@@ -126,13 +171,16 @@ def _var_file(stack: Stack, name: str) -> Path:
 @shipflow_task(name="publish_plan")
 def publish_plan(stack: Stack, planned: PlannedStack) -> None:
     """A markdown review of the plan and a table of changed resources, in the Prefect UI."""
-    summary = planned.summary
+    _publish_review(stack, planned.summary, planned.plan.sha256)
+
+
+def _publish_review(stack: Stack, summary: PlanSummary, sha256: str) -> None:
     create_markdown_artifact(
         key=f"plan-{stack.key}",
-        markdown=summary.to_markdown(stack=stack.name, plan_sha256=planned.plan.sha256),
+        markdown=review_markdown(summary, stack=stack.name, plan_sha256=sha256),
         description=f"Terraform plan for {stack.name}: {summary.headline()}",
     )
-    rows = summary.to_rows()
+    rows = review_rows(summary)
     if rows:
         create_table_artifact(
             key=f"plan-resources-{stack.key}",
@@ -142,15 +190,7 @@ def publish_plan(stack: Stack, planned: PlannedStack) -> None:
     emit(
         "shipflow.terraform.planned",
         stack.resource_id,
-        payload={
-            "headline": summary.headline(),
-            "risk": summary.risk.value,
-            "plan_sha256": planned.plan.sha256,
-            "creates": len(summary.creates),
-            "updates": len(summary.updates),
-            "deletes": len(summary.deletes),
-            "replaces": len(summary.replaces),
-        },
+        payload=plan_event_payload(summary, sha256),
     )
 
 
@@ -169,41 +209,22 @@ def apply_plan(stack: Stack, planned: PlannedStack, approved_sha256: str) -> dic
     tf = stack.runner()
     # Wait for another apply of the same stack as long as one apply may take.
     wait = load_settings().terraform_timeout
+    if not planned.summary.approvable:  # never reached through the flow; a last guard
+        raise PolicyViolation(f"{planned.summary.refusal}; nothing was applied")
     with hold_limit(apply_limit_name(stack), wait_seconds=wait):
-        actual_sha = sha256_file(planned.plan.plan_file)
-        if actual_sha != approved_sha256:
-            raise StalePlanError(
-                f"stale plan, re-plan: plan file sha256 {actual_sha} is not the approved "
-                f"{approved_sha256}; nothing was applied"
-            )
-        now = tf.state_version()
-        if now != planned.state:
-            raise StalePlanError(
-                f"stale plan, re-plan: state of {stack.name} moved from "
-                f"{_describe(planned.state)} to {_describe(now)} since the plan; "
-                "nothing was applied"
-            )
+        stale = stale_plan_reason(
+            stack=stack.name,
+            approved_sha256=approved_sha256,
+            plan_sha256=sha256_file(planned.plan.plan_file),
+            planned_state=planned.state,
+            current_state=tf.state_version(),
+        )
+        if stale:
+            raise StalePlanError(stale)
         done = tf.apply(planned.plan.plan_file)
         outputs = tf.outputs()
     get_run_logger().info("Applied %s in %.1fs", stack.name, done.seconds)
-    return {
-        name: MASK if out.get("sensitive") else _redact_value(out.get("value"), tf)
-        for name, out in outputs.items()
-    }
-
-
-def _describe(state: StateVersion | None) -> str:
-    return "no state" if state is None else f"serial {state.serial} (lineage {state.lineage})"
-
-
-def _redact_value(value: Any, tf: Terraform) -> Any:
-    if isinstance(value, str):
-        return tf.redact(value)
-    if isinstance(value, dict):
-        return {k: _redact_value(v, tf) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_value(v, tf) for v in value]
-    return value
+    return redact_outputs(outputs, tf.secret_values)
 
 
 @shipflow_task(name="publish_outputs")

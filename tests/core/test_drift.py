@@ -1,4 +1,5 @@
-"""classify_drift over real plans captured with the localfile test provider."""
+"""classify_drift over real plans captured with the localfile test provider (and the plans of
+data/plans: imports, moves, a failed plan)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,13 @@ def test_pending_code_change_is_not_drift() -> None:
     report = classify_drift("net", load("drift_pending"))
     assert report.status is DriftStatus.PENDING
     assert [(p.address, p.action) for p in report.pending] == [("localfile_file.b", Action.UPDATE)]
-    assert report.pending[0].changed_attributes == ("content",)
+    assert report.pending[0].paths == ("content",)
 
 
 def test_drift_names_resources_and_attribute_paths_and_keeps_pending_apart() -> None:
     report = classify_drift("net", load("drift_drifted_and_pending"))
     assert report.status is DriftStatus.DRIFTED
-    assert [(d.address, d.changed_attributes) for d in report.drifted] == [
+    assert [(d.address, d.paths) for d in report.drifted] == [
         ("localfile_file.a", ("sensitive_token", "tags.env"))
     ]
     # a's planned update only undoes the drift: it is not pending code
@@ -42,10 +43,30 @@ def test_drift_names_resources_and_attribute_paths_and_keeps_pending_apart() -> 
     assert "tok-CHANGED" not in text + json.dumps(report.model_dump(mode="json"))
 
 
-def test_a_refresh_only_plan_is_the_authority_on_drift() -> None:
-    report = classify_drift("net", load("drift_pending"), load("drift_refresh_only"))
+def test_a_refresh_only_plan_shows_drift_and_nothing_pending() -> None:
+    report = classify_drift("net", load("drift_refresh_only"))
     assert report.status is DriftStatus.DRIFTED
     assert report.drifted[0].address == "localfile_file.a"
+    assert report.pending == ()
+
+
+def captured(name: str) -> dict[str, Any]:
+    return json.loads((DATA / "plans" / name / "plan.json").read_text())
+
+
+def test_a_failed_plan_is_an_error_with_terraforms_reason_never_clean() -> None:
+    report = classify_drift("shop", captured("aws_errored"))
+    assert report.status is DriftStatus.ERROR
+    assert report.reason.startswith("Terraform could not finish this plan")
+    assert "reports need the web-v2 security group." in report.reason
+
+
+def test_an_import_or_a_move_waiting_to_be_applied_is_pending() -> None:
+    imported = classify_drift("shop", captured("local_import"))
+    assert imported.status is DriftStatus.PENDING
+    assert [p.address for p in imported.pending] == ["localfile_file.legacy"]
+    moved = classify_drift("shop", captured("local_moved"))
+    assert moved.status is DriftStatus.PENDING
 
 
 def test_deleted_outside_terraform_is_drift_and_recreating_it_is_not_pending() -> None:

@@ -34,6 +34,24 @@ def test_a_good_config() -> None:
 
 
 @pytest.mark.parametrize(
+    ("changed", "services", "reason"),
+    [
+        (None, ("web", "worker"), "paths unknown: releasing all services"),
+        # A merge always changes something: no paths means the forge did not say.
+        ([], ("web", "worker"), "paths unknown: releasing all services"),
+        (["services/web/app.py"], ("web", "worker"), "2 of 2 services touched by 1 changed"),
+        (["docs/readme.md", "README"], ("worker",), "1 of 2 services touched by 2 changed"),
+    ],
+)
+def test_which_services_a_merge_releases_and_why(
+    changed: list[str] | None, services: tuple[str, ...], reason: str
+) -> None:
+    selection = parse_repo_config(GOOD).select(changed)
+    assert selection.services == services
+    assert selection.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
     ("text", "field", "words"),
     [
         ("[services.web\n", "shipflow.toml", "not valid TOML"),

@@ -3,6 +3,7 @@ release run through the deployment trigger, and the drift schedule is daily."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -100,3 +101,23 @@ def test_a_signed_merge_starts_exactly_one_release_run(
     body = push(f"shop/web-{uuid.uuid4().hex[:6]}", ref="refs/heads/feature", sha=other)
     assert post_github(receiver, body, sign(body)).json()["status"] == "ignored"
     assert deployment_runs(receiver.api_url, release_id, wait=3, sha=other) == []
+
+
+def test_a_merge_with_paths_unknown_starts_a_release_of_every_service(
+    deployed: dict[str, dict], receiver: Receiver
+) -> None:
+    """GitLab lists the newest 20 of 25 commits: the trigger passes changed_paths null, which
+    the release reads as "paths unknown: releasing all services"."""
+    sha = uuid.uuid4().hex + "4567cdef"
+    push = json.loads((ROOT / "tests/core/data/webhooks/gitlab/push.json").read_text())
+    push["project"]["path_with_namespace"] = f"shop/api-{uuid.uuid4().hex[:6]}"
+    push.update(after=sha, checkout_sha=sha, total_commits_count=25)
+    push["commits"] = [dict(push["commits"][0], id=f"{i:040x}") for i in range(20)]
+    response = httpx.post(
+        f"{receiver.url}/hooks/gitlab",
+        content=json.dumps(push).encode(),
+        headers={"X-Gitlab-Token": "gl-token-123", "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 202, response.text
+    (run,) = deployment_runs(receiver.api_url, deployed["release"]["id"], wait=30, sha=sha)
+    assert run["parameters"]["changed_paths"] is None

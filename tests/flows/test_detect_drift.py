@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 from prefect.blocks.system import Secret
 
 from shipflow.adapters.terraform import Terraform, find_terraform
@@ -113,11 +114,11 @@ def test_each_stack_is_classified_with_addresses_and_attribute_paths(
     reports = {r["stack"]: r for r in state.result()}
     assert reports["clean"]["status"] == "clean"
     assert reports["drifted"]["status"] == "drifted"
-    assert [(d["address"], d["changed_attributes"]) for d in reports["drifted"]["drifted"]] == [
-        ("localfile_file.config", ["tags.env"])
+    assert [(d["address"], d["paths"]) for d in reports["drifted"]["drifted"]] == [
+        ("localfile_file.config", ['tags["env"]'])
     ]
     assert reports["pending"]["status"] == "pending"
-    assert [(p["address"], p["changed_attributes"]) for p in reports["pending"]["pending"]] == [
+    assert [(p["address"], p["paths"]) for p in reports["pending"]["pending"]] == [
         ("localfile_file.motd", ["content"])
     ]
     assert reports["broken"]["status"] == "error"
@@ -132,7 +133,7 @@ def test_each_stack_is_classified_with_addresses_and_attribute_paths(
     detected = events(
         "shipflow.terraform.stack.drifted", until=lambda n: "shipflow.terraform.drift.detected" in n
     )
-    assert detected[-1]["payload"]["resources"] == {"localfile_file.config": ["tags.env"]}
+    assert detected[-1]["payload"]["resources"] == {"localfile_file.config": ['tags["env"]']}
     assert len(receiver.bodies) == 1
     assert "drifted" in receiver.bodies[0]["text"]
     assert "tok-do-not-leak" not in json.dumps(receiver.bodies) + json.dumps(state.result())
@@ -170,3 +171,64 @@ def test_stack_glob_finds_stacks_with_state(
     state = detect_drift(stack_glob="envs/*", return_state=True)
     assert state.is_completed()
     assert state.message == "1 clean"
+
+
+def test_a_plan_that_fails_part_way_is_an_error_with_terraforms_reason(
+    provider: None, tmp_path: Path
+) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    stack = file_stack(tmp_path, "gated", files)
+    (stack / "gate.tf").write_text(
+        'resource "terraform_data" "gate" {\n  input = "x"\n  lifecycle {\n'
+        '    precondition {\n      condition     = localfile_file.motd.content == "bye"\n'
+        '      error_message = "motd must say bye before the gate"\n    }\n  }\n}\n'
+    )
+    state = detect_drift(stacks=[str(stack)], return_state=True)
+    assert state.is_failed()  # its only stack errored
+    assert "motd must say bye before the gate" in state.message
+    assert "clean" not in state.message
+
+
+def deployment_parameters(name: str) -> dict:
+    root = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((root / "prefect.yaml").read_text())
+    [deployment] = [d for d in config["deployments"] if d["name"] == name]
+    return dict(deployment.get("parameters") or {})
+
+
+def test_the_daily_deployments_defaults_find_stacks_two_levels_deep(
+    provider: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tmp_path / "files"
+    (files / "infra").mkdir(parents=True)
+    repo = tmp_path / "repo"
+    for name in ("infra/web", "infra/dns"):  # the README's layout
+        path = file_stack(repo, name, files)
+        (path / "terraform.tfstate").rename(path / "moved-away.tfstate.bak")
+        (path / "backend.tf").write_text(
+            f'terraform {{\n  backend "local" {{\n    path = "{path}/moved-away.tfstate.bak"\n'
+            "  }\n}\n"
+        )
+        Terraform(workdir=path, binary=find_terraform()).run(
+            ["init", "-input=false", "-no-color", "-migrate-state", "-force-copy"]
+        )
+    module = repo / "infra" / "modules" / "net"
+    module.mkdir(parents=True)
+    (module / "main.tf").write_text('variable "cidr" {}\n')  # a module: no backend, not scanned
+    monkeypatch.setenv("SHIPFLOW_STACKS_ROOT", str(repo))
+    state = detect_drift(**deployment_parameters("detect-drift"), return_state=True)
+    assert state.is_completed(), state.message
+    assert state.message == "2 clean"
+    assert sorted(r["stack"] for r in state.result()) == ["dns", "web"]
+
+
+def test_no_stack_found_is_an_error_naming_the_folder_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "modules" / "net").mkdir(parents=True)
+    (tmp_path / "modules" / "net" / "main.tf").write_text('variable "cidr" {}\n')
+    monkeypatch.setenv("SHIPFLOW_STACKS_ROOT", str(tmp_path))
+    state = detect_drift(return_state=True)
+    assert state.is_failed()
+    assert f"no Terraform stack found under {tmp_path.resolve()}" in state.message

@@ -22,6 +22,7 @@ from tests.harness.prefect_api import (
     start_in_background,
 )
 from tests.harness.stacks import S3Stack, make_s3_stack
+from tests.harness.tfprovider.install import PROVIDER_BLOCK, install
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -39,7 +40,8 @@ def test_approved_plan_is_applied_and_state_in_s3_holds_the_new_serial(s3_stack:
     state = run.join()
     assert state.is_completed(), state.message
     assert state.message == (
-        f"applied {s3_stack.name}: 3 to add, 0 to change, 0 to destroy; approved by alice: lgtm"
+        f"applied {s3_stack.name}: Plan: 3 to add, 0 to change, 0 to destroy; "
+        "approved by alice: lgtm"
     )
     assert s3_stack.serial() == 1
     assert len(s3_stack.state()["resources"][0]["instances"]) == 3
@@ -210,3 +212,108 @@ def test_secrets_never_reach_logs_artifacts_events_or_state_messages(
     failed = terraform_release(stack=str(s3_stack.path), auto_approve=True, return_state=True)
     assert failed.is_failed()
     assert env_secret not in failed.message
+
+
+@pytest.fixture
+def provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `shipflow/localfile` test provider (it can import: an existing file)."""
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(install(tmp_path / "tf")))
+
+
+def state_list(path: Path) -> list[str]:
+    if not (path / "terraform.tfstate").exists():
+        return []
+    tf = Terraform(workdir=path, binary=find_terraform())
+    return tf.run(["state", "list"]).stdout.split()
+
+
+def file_resource(name: str, path: Path, content: str) -> str:
+    body = f'  path    = "{path}"\n  content = "{content}"\n'
+    return f'resource "localfile_file" "{name}" {{\n{body}}}\n'
+
+
+def test_an_import_only_plan_pauses_for_approval_and_imports(
+    provider: None, tmp_path: Path
+) -> None:
+    made_by_hand = tmp_path / "legacy.json"
+    made_by_hand.write_text(json.dumps({"content": "by hand", "tags": None}))
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "main.tf").write_text(
+        PROVIDER_BLOCK
+        + file_resource("legacy", made_by_hand, "by hand")
+        + f'import {{\n  to = localfile_file.legacy\n  id = "{made_by_hand}"\n}}\n'
+    )
+    run = start_in_background(terraform_release, stack=str(stack), approval_timeout=120)
+    paused = run.wait_paused()  # an import is a change: it waits for a human
+    review = next(a for a in artifacts(paused.id) if a["key"] == "plan-stack")
+    assert "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy" in review["data"]
+    assert "localfile_file.legacy" not in state_list(stack)
+    resume_as_ui(paused.id, {"approve": True, "approver": "alice"})
+    state = run.join()
+    assert state.is_completed(), state.message
+    assert state_list(stack) == ["localfile_file.legacy"]
+    assert made_by_hand.read_text() == json.dumps({"content": "by hand", "tags": None})
+
+
+def test_a_move_only_plan_is_applied_once_approved(provider: None, tmp_path: Path) -> None:
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    target = tmp_path / "motd.json"
+    (stack / "main.tf").write_text(PROVIDER_BLOCK + file_resource("motd", target, "hello"))
+    first = terraform_release(stack=str(stack), auto_approve=True, return_state=True)
+    assert first.is_completed(), first.message
+    (stack / "main.tf").write_text(
+        PROVIDER_BLOCK
+        + file_resource("banner", target, "hello")
+        + "moved {\n  from = localfile_file.motd\n  to   = localfile_file.banner\n}\n"
+    )
+    run = start_in_background(terraform_release, stack=str(stack), approval_timeout=120)
+    paused = run.wait_paused()
+    resume_as_ui(paused.id, {"approve": True, "approver": "alice"})
+    state = run.join()
+    assert state.is_completed(), state.message
+    assert state.message == (
+        "applied stack: Plan: 0 to add, 0 to change, 0 to destroy; 1 moved; "
+        "approved by alice: no comment"
+    )
+    assert state_list(stack) == ["localfile_file.banner"]
+
+
+def test_a_plan_that_fails_part_way_is_shown_and_never_offered_for_approval(
+    s3_stack: S3Stack,
+) -> None:
+    (s3_stack.path / "gate.tf").write_text(
+        'resource "terraform_data" "gate" {\n  input = "x"\n  lifecycle {\n'
+        "    precondition {\n      condition     = length(terraform_data.item) > 5\n"
+        '      error_message = "need more than five items before the gate"\n    }\n  }\n}\n'
+    )
+    state = terraform_release(stack=str(s3_stack.path), approval_timeout=1, return_state=True)
+    assert state.is_failed()
+    assert "need more than five items before the gate" in state.message
+    run_id = state.state_details.flow_run_id
+    review = next(a for a in artifacts(run_id) if a["key"] == f"plan-{s3_stack.name}")
+    assert "Terraform could not finish this plan" in review["data"]
+    assert s3_stack.serial() is None  # nothing applied
+
+
+def test_tf_cli_args_on_the_worker_change_nothing_and_are_reported(
+    s3_stack: S3Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = terraform_release(stack=str(s3_stack.path), auto_approve=True, return_state=True)
+    assert first.is_completed(), first.message
+    monkeypatch.setenv("TF_CLI_ARGS_plan", "-destroy")
+    monkeypatch.setenv("TF_CLI_ARGS_apply", "-parallelism=1")
+    s3_stack.write_resources(4)
+    state = terraform_release(stack=str(s3_stack.path), auto_approve=True, return_state=True)
+    assert state.is_completed(), state.message
+    # exactly what it plans without the variable: one more item, nothing destroyed
+    assert state.message == (
+        f"applied {s3_stack.name}: Plan: 1 to add, 0 to change, 0 to destroy; "
+        "approved by auto_approve: no comment"
+    )
+    assert len(s3_stack.state()["resources"][0]["instances"]) == 4
+    seen = logs(state.state_details.flow_run_id)
+    ignored = [line for line in seen if line.startswith("Ignored ")]
+    assert len(ignored) == 1
+    assert ignored[0].startswith("Ignored TF_CLI_ARGS_apply, TF_CLI_ARGS_plan from the worker")

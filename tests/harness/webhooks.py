@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -26,9 +28,11 @@ SECRET = "gh-webhook-s3cret"
 class Receiver:
     url: str
     api_url: str
+    db: Path
+    app: Any  # the Starlette app; app.state.sender and app.state.loop once started
 
 
-def run_receiver(api_url: str, tmp_path: Path) -> Iterator[Receiver]:
+def run_receiver(api_url: str, tmp_path: Path, **overrides: Any) -> Iterator[Receiver]:
     """GitHub and generic secrets from the environment's settings, GitLab's token from a
     Prefect Secret block (both ways a team may keep them)."""
     from prefect.blocks.system import Secret
@@ -40,19 +44,26 @@ def run_receiver(api_url: str, tmp_path: Path) -> Iterator[Receiver]:
         generic_secret=SecretStr("generic-s3cret"),
         seen_path=tmp_path / "seen.sqlite",
         prefect_api_url=api_url,
+        **overrides,
     )
     port = local.free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield Receiver(url=f"http://127.0.0.1:{port}", api_url=api_url)
-    server.should_exit = True
-    thread.join(5)
+    try:
+        yield Receiver(
+            url=f"http://127.0.0.1:{port}", api_url=api_url, db=settings.seen_path, app=app
+        )
+    finally:  # a failed test stops its receiver too
+        server.should_exit = True
+        thread.join(5)
+
+
+receiving = contextlib.contextmanager(run_receiver)
 
 
 def push(
@@ -62,7 +73,7 @@ def push(
     return json.dumps(
         {
             "ref": ref,
-            "after": sha or uuid.uuid4().hex + "abcdefgh",
+            "after": sha or uuid.uuid4().hex + "abcdef01",
             "repository": {
                 "full_name": repo,
                 "default_branch": "main",

@@ -4,7 +4,8 @@ outside Terraform is real drift, found by Terraform's own refresh.
 
 Resource ``localfile_file``: ``path`` (forces replacement), ``content``, ``tags`` (a map),
 ``sensitive_token`` (optional, sensitive), computed ``id``. The file holds JSON with content,
-tags and token; deleting the file means the object is gone.
+tags and token; deleting the file means the object is gone. ``import`` takes the file's path
+as its id.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from tf import schema, types
-from tf.iface import Config, CreateContext, DeleteContext, ReadContext, State, UpdateContext
+from tf.iface import (
+    Config,
+    CreateContext,
+    DeleteContext,
+    ImportContext,
+    ReadContext,
+    State,
+    UpdateContext,
+)
 from tf.provider import DataSource, Diagnostics, Provider, Resource
 from tf.runner import run_provider
 
@@ -92,6 +101,11 @@ class FileResource(Resource):
             sensitive_token=body.get("sensitive_token"),
         )
         return state
+
+    def import_(self, ctx: ImportContext, id: str) -> State | None:
+        """Import the file at path ``id`` (an `import` block's ``id``)."""
+        empty = {"id": id, "path": id, "content": None, "tags": None, "sensitive_token": None}
+        return self.read(ctx, empty)  # type: ignore[arg-type]
 
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State:
         return self._write(planned)

@@ -1,0 +1,7 @@
+module "naming" {
+  source = "../../../modules/naming"
+
+  project     = var.project
+  environment = var.environment
+  component   = "naming"
+}

@@ -1,0 +1,10 @@
+# State of staging/database: its own key, remote, encrypted, locked.
+terraform {
+  backend "azurerm" {
+    resource_group_name  = "shop-tfstate"
+    storage_account_name = "shoptfstate"
+    container_name       = "tfstate"
+    key                  = "shop/staging/database.tfstate"
+    use_azuread_auth     = true
+  }
+}

@@ -1,0 +1,4 @@
+output "fqdn" {
+  description = "The database module's fqdn."
+  value       = module.database.fqdn
+}

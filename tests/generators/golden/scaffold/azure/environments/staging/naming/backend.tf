@@ -1,0 +1,10 @@
+# State of staging/naming: its own key, remote, encrypted, locked.
+terraform {
+  backend "azurerm" {
+    resource_group_name  = "shop-tfstate"
+    storage_account_name = "shoptfstate"
+    container_name       = "tfstate"
+    key                  = "shop/staging/naming.tfstate"
+    use_azuread_auth     = true
+  }
+}

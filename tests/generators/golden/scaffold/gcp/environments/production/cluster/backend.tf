@@ -1,0 +1,7 @@
+# State of production/cluster: its own key, remote, encrypted, locked.
+terraform {
+  backend "gcs" {
+    bucket = "shop-tfstate"
+    prefix = "shop/production/cluster"
+  }
+}

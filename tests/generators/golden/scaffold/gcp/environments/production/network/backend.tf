@@ -1,0 +1,7 @@
+# State of production/network: its own key, remote, encrypted, locked.
+terraform {
+  backend "gcs" {
+    bucket = "shop-tfstate"
+    prefix = "shop/production/network"
+  }
+}

@@ -1,0 +1,5 @@
+project     = "shop"
+environment = "production"
+project_id  = "shop-prod-4711"
+region      = "europe-west1"
+cidr        = "10.10.0.0/20"

@@ -1,0 +1,7 @@
+# State of staging/naming: its own key, remote, encrypted, locked.
+terraform {
+  backend "gcs" {
+    bucket = "shop-tfstate"
+    prefix = "shop/staging/naming"
+  }
+}

@@ -1,0 +1,5 @@
+project     = "shop"
+environment = "staging"
+project_id  = "shop-prod-4711"
+region      = "europe-west1"
+cidr        = "10.11.0.0/20"
