@@ -53,6 +53,20 @@ NON_PACKAGE_DIRS = frozenset({
     "samples", "e2e", "benchmarks", "templates", "testing", "fuzz",
 })
 # fmt: on
+# Directories that hold whole sample projects: their compose files and test settings are the
+# samples' own, not the services this project's tests need ("tests/" itself may hold those).
+SAMPLE_DIRS = frozenset(
+    {
+        "testdata",
+        "fixtures",
+        "__fixtures__",
+        "examples",
+        "example",
+        "docs",
+        "samples",
+        "templates",
+    }
+)
 
 # fmt: off
 MANIFESTS = frozenset({
@@ -879,6 +893,8 @@ def analyse(files: ProjectFiles, name: str = "project") -> Analysis:
     services: list[Service] = []
     for path in files.paths:
         name_ = _name(path)
+        if any(part in SAMPLE_DIRS for part in path.split("/")[:-1]):
+            continue
         if name_.startswith(("docker-compose", "compose")) and name_.endswith((".yml", ".yaml")):
             services.extend(_compose_services(files, path))
         elif _is_test_settings(path):

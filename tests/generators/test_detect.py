@@ -365,3 +365,21 @@ def test_a_large_workspace_runs_through_its_root_and_nested_fixtures_are_skipped
     assert package.test == "pnpm test"
     assert len(package.members) == 15
     assert analysis.monorepo == "pnpm-workspace"
+
+
+def test_services_of_sample_projects_are_not_the_projects_own() -> None:
+    # Found running the detector on shipflow itself: its generator fixtures' compose files
+    # and test settings read as services shipflow's own tests need.
+    analysis = analyse(
+        ProjectFiles.from_mapping(
+            {
+                "pyproject.toml": '[project]\nname = "tool"\nrequires-python = ">=3.11"\n',
+                "tests/docker-compose.yml": "services:\n  cache:\n    image: redis:7\n",
+                "tests/fixtures/shop/docker-compose.yml": (
+                    "services:\n  db:\n    image: postgres:16\n"
+                ),
+                "examples/api/.env.test": "MONGO_URL=mongodb://localhost:27017/test\n",
+            }
+        )
+    )
+    assert [s.kind for s in analysis.services] == ["redis"]
