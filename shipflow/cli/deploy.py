@@ -27,11 +27,13 @@ def deploy(
     ] = 60,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create or update, on the Prefect server at PREFECT_API_URL: the work pool (a process
-    pool when missing), shipflow's deployments with their schedules and triggers (module-path
-    entrypoints, no pull steps: workers need shipflow installed, not this repository), and
-    shipflow's automations (dead runs marked Crashed, stuck cancellations finished; crashed
-    or cancelled canaries reconciled). Running it again changes nothing."""
+    """Set up the Prefect server at PREFECT_API_URL for shipflow: pool, deployments, automations.
+
+    Creates or updates the work pool (a process pool when missing), shipflow's deployments
+    with their schedules and triggers (module-path entrypoints, no pull steps: workers need
+    shipflow installed, not this repository), and shipflow's automations (dead runs marked
+    Crashed, stuck cancellations finished; crashed or cancelled canaries reconciled).
+    Running it again changes nothing."""
     from shipflow.core.liveness import DeadRunPolicy
 
     try:

@@ -141,10 +141,12 @@ def _worker_doctor(repos: list[str], pool: str, as_json: bool) -> None:
     else:
         table = Table(title="shipflow doctor --worker", show_lines=True)
         for column in ("check", "", "found", "fix"):
-            table.add_column(column)
+            # fold, not "…": a fix is a command or a variable name to copy whole
+            table.add_column(column, overflow="fold")
         for c in checks:
             mark = "[green]ok[/]" if c.ok else "[bold red]MISSING[/]"
-            table.add_row(c.name, mark, c.detail, c.fix)
+            # found and fix quote stderr and Python: brackets in them are text, not markup
+            table.add_row(escape(c.name), mark, escape(c.detail), escape(c.fix))
         console.print(table)
         if missing:
             names = ", ".join(c.name for c in missing)

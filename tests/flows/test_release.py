@@ -99,7 +99,12 @@ def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
 
     # The same merge delivered again does not release again, and says so.
     again = release(
-        repo="shop/web", sha=first, clone_url=repo.url, auto_approve=True, return_state=True
+        repo="shop/web",
+        sha=first,
+        clone_url=repo.url,
+        auto_approve=True,
+        changed_paths=["services/web/app.txt"],
+        return_state=True,
     )
     assert again.is_completed()
     assert again.message == (
