@@ -11,7 +11,9 @@ checkout); ``shipflow webhook serve``; a bare git repository with two commits. T
    goes on; the image holds the first commit's content; the canary starts;
 3. during the canary's hold the worker and its flow process are SIGKILLed → within the stated
    time the runs are Crashed and traffic and replicas are back on stable, nobody acting;
-4. the same sha pushed again (a new delivery) is released.
+4. the same sha pushed again (a new delivery) is released;
+5. a plan left waiting for approval longer than the dead-run window is not taken for dead: it
+   stays Paused (its process heartbeats while it waits) and a rejection still reaches it.
 
 The times from SIGKILL to Crashed and to traffic back are printed (pytest -s).
 """
@@ -26,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -363,6 +366,13 @@ def test_release_of_exactly_the_merged_commit_survives_a_dead_worker(
         t_kill = time.monotonic()
         assert len(killed) >= 3  # the worker and the flow processes below it
         assert canary_state(fake_kube, kube_app.namespace)[0] > 0
+        # A plan on worker B (the only worker now), left waiting for approval while the rest
+        # goes on: an approval can take longer than the dead-run window.
+        waiting_stack = make_s3_stack(tmp_path / "waiting", moto.endpoint, count=1)
+        waiting = api.post(
+            f"/deployments/{_deployment_id(api, 'terraform-release')}/create_flow_run",
+            {"parameters": {"stack": str(waiting_stack.path)}},
+        ).json()
         # Cancelling a run whose worker is gone: nobody confirms it, the automation does.
         cancel = api.post(
             f"/flow_runs/{building['id']}/set_state", {"state": {"type": "CANCELLING"}}
@@ -398,6 +408,27 @@ def test_release_of_exactly_the_merged_commit_survives_a_dead_worker(
         production.push(repo, first)
         again = production.release_run(first, after={run["id"]})
         done = production.final(again["id"], timeout=300)
+
+        # The plan has waited longer than a dead run takes to be Crashed, and is still Paused.
+        def waited_past_the_window() -> bool:
+            state = api.run(waiting["id"])["state"]
+            assert state["type"] in ("PENDING", "RUNNING", "PAUSED"), state
+            if state["type"] != "PAUSED":
+                return False
+            since = datetime.now(UTC) - datetime.fromisoformat(state["timestamp"])
+            return since.total_seconds() > POLICY.crashed_within()[1] + 5
+
+        wait_for(waited_past_the_window, 240, "the plan to wait past the window", interval=1)
+        t_waited = (
+            datetime.now(UTC) - datetime.fromisoformat(api.run(waiting["id"])["state"]["timestamp"])
+        ).total_seconds()
+        rejection = {"approve": False, "approver": "alice", "comment": "not now"}
+        assert api.post(f"/flow_runs/{waiting['id']}/resume", {"run_input": rejection}).is_success
+        rejected = wait_for(
+            lambda: (r := api.run(waiting["id"]))["state"]["type"] == "CANCELLED" and r,
+            60,
+            "the rejected plan to end",
+        )
 
         # 5. Only the worker dies (its flow process lives on until its output meets the
         # broken pipe): the run's crash hooks take traffic back and its final message says
@@ -441,7 +472,8 @@ def test_release_of_exactly_the_merged_commit_survives_a_dead_worker(
     print(
         f"\nproduction e2e: SIGKILL -> Crashed {t_crashed:.0f}s (stated {low}-{high}s), "
         f"-> traffic and replicas on stable {t_back:.0f}s; a cancel no worker confirms -> "
-        f"Cancelled {t_cancelled:.0f}s (stated {POLICY.cancelled_within()}s); "
+        f"Cancelled {t_cancelled:.0f}s (stated {POLICY.cancelled_within()}s); a plan paused "
+        f"{t_waited:.0f}s stayed Paused; "
         f"whole test {total:.0f}s"
     )
     assert t_cancelled <= POLICY.cancelled_within() + 5
@@ -457,6 +489,7 @@ def test_release_of_exactly_the_merged_commit_survives_a_dead_worker(
     assert lone["state"]["message"].startswith("the worker that started this flow run (process ")
     assert "died, and the flow process stopped with it" in lone["state"]["message"]
     assert back_after_lone
+    assert "rejected by alice: not now" in rejected["state"]["message"]
 
 
 def _deployment_id(api: Api, name: str) -> str:
