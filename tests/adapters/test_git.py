@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 
 from shipflow.adapters.git import Git, GitCredentials, build_fetch_args
 from shipflow.errors import CommitNotFound, ConfigError, GitError
+from tests.harness.githttp import git_http
 from tests.harness.gitrepo import make_repo
 
 MISSING = "0123456789abcdef0123456789abcdef01234567"
@@ -80,3 +82,28 @@ def test_credentials_reach_git_through_askpass_and_never_its_messages(tmp_path: 
     assert token not in str(caught.value)
     assert "user:" not in str(caught.value)
     assert "SHIPFLOW_GIT_PASSWORD" not in os.environ
+
+
+def test_a_token_reads_a_repository_that_wants_one_and_stays_out_of_argv_and_errors(
+    tmp_path: Path,
+) -> None:
+    """Smart HTTP behind Basic authentication (git's own http-backend): with the token the
+    commit is fetched; without it, or with a wrong one, the error says so and names no token."""
+    (tmp_path / "served").mkdir()
+    repo = make_repo(tmp_path / "served")
+    first = repo.commit({"app.txt": "v1\n"}, "first")
+    repo.commit({"app.txt": "v2\n"}, "second")
+    token = "ghp_" + "s" * 36
+    with git_http(tmp_path / "served", "x-access-token", token) as server:
+        url = server.url(repo.bare)
+        git = Git(credentials=GitCredentials("x-access-token", SecretStr(token)), timeout=30)
+        assert git.checkout(url, first, tmp_path / "run") == first
+        assert (tmp_path / "run" / "app.txt").read_text() == "v1\n"
+        assert git.ls_remote(url) == repo.commits[-1]
+        assert server.refused.count("") >= 1  # git asked without, then answered the challenge
+        for credentials in (None, GitCredentials("x-access-token", SecretStr("wrong"))):
+            with pytest.raises(GitError) as caught:
+                Git(credentials=credentials, timeout=30).checkout(url, first, tmp_path / "no")
+            assert token not in str(caught.value)
+            assert not isinstance(caught.value, CommitNotFound)
+            shutil.rmtree(tmp_path / "no")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from shipflow.deployments.sandbox.traffic import traffic
 from shipflow.flows.release import release
 from tests.conftest import MetricsApp, Moto, Prometheus
 from tests.conftest import Registry as RegistryService
+from tests.harness.githttp import git_http
 from tests.harness.gitrepo import Repo, make_repo
 from tests.harness.images import file_in_image
 from tests.harness.prefect_api import artifacts
@@ -159,3 +161,29 @@ def test_a_release_without_a_clone_url_or_a_full_sha_is_refused() -> None:
     state = release(repo="a/b", sha="main", clone_url="file:///nowhere.git", return_state=True)
     assert state.is_failed()
     assert "sha: 'main' is not a full commit id" in state.message
+
+
+def test_a_private_repository_is_fetched_with_the_token_in_the_credentials_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.blocks.system import Secret
+
+    (tmp_path / "served").mkdir()
+    repo = make_repo(tmp_path / "served")
+    sha = repo.commit({"shipflow.toml": '[services.web]\nstrategy = "yolo"\n'}, "bad config")
+    token = "glpat-" + "t" * 20
+    block = f"git-token-{uuid.uuid4().hex[:8]}"
+    with git_http(tmp_path / "served", "x-access-token", token) as server:
+        url = server.url(repo.bare)
+        # Without credentials the worker cannot read it, and the run says so.
+        refused = release(repo="shop/web", sha=sha, clone_url=url, return_state=True)
+        assert refused.is_failed()
+        assert "GitError" in refused.message
+        assert token not in refused.message
+        # With the block, the commit is fetched: its shipflow.toml is read (and refused).
+        Secret(value=token).save(block)
+        monkeypatch.setenv("SHIPFLOW_GIT_CREDENTIALS_BLOCK", block)
+        fetched = release(repo="shop/web", sha=sha, clone_url=url, return_state=True)
+    assert fetched.is_failed()
+    assert "services.web.image" in fetched.message
+    assert token not in fetched.message
