@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
+from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from shipflow.adapters.git import Git, GitCredentials
 from shipflow.core.commits import display_url, parse_sha
+from shipflow.core.releases import LIVE_STATES
 from shipflow.errors import ConfigError
 from shipflow.settings import load_settings
 from shipflow.tasks.common import load_secret, shipflow_task
+from shipflow.tasks.release import run_state_type
 
 
 def git_credentials(block: str | None) -> GitCredentials | None:
@@ -53,16 +56,50 @@ def checkout_commit(clone_url: str, sha: str, dest: Path) -> str:
     return head
 
 
+_RUN_DIR = "shipflow-run-"
+
+
+def sweep_checkouts(parent: Path) -> list[Path]:
+    """Remove the checkouts left by runs that are over; the ones removed.
+
+    A run removes its own checkout when it ends, unless its process was killed (SIGKILL, a
+    lost node): the next run on the machine removes it once the Prefect server says that run
+    is over (crashed, cancelled, failed, completed). A run the server does not know is left
+    alone (the folder may be shared by the workers of another server), as is a run still live
+    (a paused run waiting for approval keeps its checkout). Never fails the run."""
+    removed = []
+    for path in parent.glob(f"{_RUN_DIR}*"):
+        try:
+            state = run_state_type(path.name.removeprefix(_RUN_DIR)[:36])
+        except Exception as exc:  # housekeeping: never the reason a release fails
+            get_run_logger().warning("Left checkouts not swept: %s", type(exc).__name__)
+            break
+        if path.is_dir() and state is not None and state not in LIVE_STATES:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if removed:
+        get_run_logger().info(
+            "Removed %s checkout(s) left by runs that died: %s",
+            len(removed),
+            ", ".join(p.name for p in removed),
+        )
+    return removed
+
+
 @contextmanager
 def commit_worktree(clone_url: str, sha: str) -> Iterator[Path]:
     """A new private directory holding commit ``sha`` only, removed when the block ends
-    (also when the run fails or crashes; a SIGKILLed process leaves it in the temporary
-    folder, under ``SHIPFLOW_WORK_DIR`` if set)."""
+    (also when the run fails or crashes). The directory is named after the run, under
+    ``SHIPFLOW_WORK_DIR`` (default: the temporary folder), so that one a killed process left
+    behind is removed by the next run (:func:`sweep_checkouts`)."""
     sha = parse_sha(sha)
-    parent = load_settings().work_dir
-    if parent is not None:
-        parent.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix=f"shipflow-{sha[:12]}-", dir=parent))
+    parent = load_settings().work_dir or Path(tempfile.gettempdir())
+    parent.mkdir(parents=True, exist_ok=True)
+    run_id = flow_run.get_id()
+    if run_id:
+        sweep_checkouts(parent)
+    prefix = f"{_RUN_DIR}{run_id}-" if run_id else f"shipflow-{sha[:12]}-"
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     try:
         checkout_commit(clone_url, sha, root / "repo")
         yield root / "repo"

@@ -21,7 +21,7 @@ def _name(service: str) -> str:
     return "shipflow_release_" + slug(service, sep="_")
 
 
-def _state_of(run_id: Any) -> str | None:
+def run_state_type(run_id: Any) -> str | None:
     """The state type of flow run ``run_id`` (``RUNNING``, ``CRASHED``…); None when it is gone."""
     try:
         run = UUID(str(run_id))
@@ -46,7 +46,7 @@ def claim_release(service: str, sha: str) -> str | None:
     with hold_limit(limit, wait_seconds=30):
         record: Any = Variable.get(_name(service), default=None)
         holder = record.get("run") if isinstance(record, dict) else None
-        decision = decide_claim(record, sha, me, _state_of(holder) if holder else None)
+        decision = decide_claim(record, sha, me, run_state_type(holder) if holder else None)
         if not decision.take:
             return f"{decision.reason} for {service}"
         if decision.reason != "not claimed":

@@ -187,3 +187,47 @@ def test_a_private_repository_is_fetched_with_the_token_in_the_credentials_block
     assert fetched.is_failed()
     assert "services.web.image" in fetched.message
     assert token not in fetched.message
+
+
+def test_checkouts_left_by_dead_runs_are_removed_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGKILLed run cannot remove its checkout; the next run removes it once the server
+    says that run is over, and leaves alone the checkout of a live run (paused for approval)
+    or of a run this server does not know (another server's worker sharing the folder)."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Paused
+
+    from shipflow.tasks.git import commit_worktree
+
+    work = tmp_path / "work"
+    monkeypatch.setenv("SHIPFLOW_WORK_DIR", str(work))
+    repo = make_repo(tmp_path)
+    sha = repo.commit({"app.txt": "v1\n"}, "first")
+
+    @flow
+    def placeholder() -> None:
+        pass
+
+    with get_client(sync_client=True) as client:
+        dead = client.create_flow_run(placeholder, state=Crashed()).id
+        waiting = client.create_flow_run(placeholder, state=Paused()).id
+    left = {
+        name: work / f"shipflow-run-{run}-x1y2z3"
+        for name, run in (("dead", dead), ("waiting", waiting), ("unknown", uuid.uuid4()))
+    }
+    for path in left.values():
+        (path / "repo").mkdir(parents=True)
+
+    @flow
+    def uses_a_checkout() -> list[str]:
+        with commit_worktree(repo.url, sha) as root:
+            assert (root / "app.txt").read_text() == "v1\n"
+            return sorted(p.name for p in work.iterdir())
+
+    during = uses_a_checkout()
+    assert left["dead"].name not in during
+    assert len(during) == 3  # the waiting run's, the unknown run's and this run's own
+    kept = sorted(p.name for p in work.iterdir())  # its own removed at the end
+    assert kept == sorted([left["waiting"].name, left["unknown"].name])
