@@ -14,9 +14,9 @@
           ├── TerraformError(command, returncode, stderr_tail)
           │    ├── StateLockedError(lock)  + Transient
           │    └── InitRequiredError       the working directory needs `terraform init`
-          ├── PrometheusError(query, status)
-          ├── KubernetesError(kind, name, status)
-          │    └── TransientKubernetesError  + Transient (409 conflict, 5xx, connection)
+          ├── PrometheusError(query, problem, status)  status: HTTP code or None
+          ├── KubernetesError(kind, name, status, reason)  status: HTTP code or None
+          │    └── TransientKubernetesError  + Transient (409, 429, 5xx, connection)
           ├── HAProxyError(command, answer) the runtime API refused a command or is unreachable
           ├── BuildError(context)          an image build failed (the Dockerfile, a RUN step)
           ├── GitError(command, returncode, stderr_tail)
@@ -123,21 +123,29 @@ class InitRequiredError(TerraformError):
 class PrometheusError(AdapterError):
     """A PromQL query failed (HTTP error, timeout, bad response)."""
 
-    def __init__(self, query: str, status: str) -> None:
+    def __init__(self, query: str, problem: str, status: int | None = None) -> None:
         self.query = query
-        self.status = status
-        super().__init__(f"prometheus query failed ({status}): {query}")
+        self.problem = problem
+        self.status = status  # the HTTP status code, when Prometheus answered one
+        super().__init__(f"prometheus query failed ({problem}): {query}")
 
 
 class KubernetesError(AdapterError):
-    """The Kubernetes API refused or failed a request."""
+    """The Kubernetes API refused or failed a request, or an object will not get where it
+    should. ``status`` is the HTTP status code (None when no response said one: unreachable,
+    a timeout, a rollout that failed); ``reason`` the word for it (``NotFound``,
+    ``ProgressDeadlineExceeded``, ``unreachable``)."""
 
-    def __init__(self, kind: str, name: str, status: int | str, message: str = "") -> None:
+    def __init__(
+        self, kind: str, name: str, status: int | None, reason: str, message: str = ""
+    ) -> None:
         self.kind = kind
         self.name = name
         self.status = status
+        self.reason = reason
+        code = f"{status} {reason}" if status is not None else reason
         extra = f": {message}" if message else ""
-        super().__init__(f"kubernetes {kind}/{name} failed ({status}){extra}")
+        super().__init__(f"kubernetes {kind}/{name} failed ({code}){extra}")
 
 
 class TransientKubernetesError(KubernetesError, Transient):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,7 +54,15 @@ class Settings(BaseSettings):
         "fetches over HTTPS (default: the worker's own git configuration).",
     )
     git_timeout: float = Field(default=600.0, gt=0, description="Seconds per git command.")
-    prometheus_url: str = Field(default="http://127.0.0.1:9090")
+    prometheus_url: str = Field(
+        default="http://127.0.0.1:9090", description="Where the canary analysis queries."
+    )
+    prometheus_ca_bundle: str | None = Field(
+        default=None, description="CA bundle that signs Prometheus' certificate."
+    )
+    prometheus_bearer_token: SecretStr | None = None
+    prometheus_username: str | None = None
+    prometheus_password: SecretStr | None = None
 
 
 def load_settings() -> Settings:

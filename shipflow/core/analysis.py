@@ -1,185 +1,205 @@
-"""Canary analysis: the policy, one measurement, and the verdict on a step.
+"""Judging one check of a new version against its baseline: the policy, the evidence, the
+measurement.
 
 Modelled on Argo Rollouts' analysis: every check is a :class:`Measurement` with a phase
-(successful, failed, inconclusive, error) and a reason that carries the numbers. No data is
-never a pass. A query that fails is an ERROR measurement; a run of them (the consecutive-error
-limit) fails the step. Pure functions only: callers pass samples and the time in.
+(successful, failed, inconclusive, error) and a reason that carries the numbers. What a check
+judges is an :class:`Observation`: the counts of both versions over the evidence span (since the
+step began, or since the last failed check), so one error is one error however often it is
+looked at. The step's decision from a run of measurements is :mod:`shipflow.core.steps`. Pure
+functions only: callers pass the counts and the time in.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shipflow.errors import ConfigError
+P99 = 0.99
 
 
-class Step(BaseModel):
-    """One rung of the ladder: send ``weight`` % of traffic to the canary, watch for ``hold``."""
+class AnalysisPolicy(BaseModel):
+    """When a new version is judged worse than its baseline, and how many checks of each kind a
+    step tolerates (a flow parameter: a form in the UI). Shared by every rollout strategy."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    weight: int = Field(gt=0, lt=100, description="Percent of traffic on the canary (1-99).")
-    hold_seconds: float = Field(ge=0, description="How long to watch this weight.")
-
-
-DEFAULT_STEPS = (
-    Step(weight=5, hold_seconds=600),
-    Step(weight=25, hold_seconds=600),
-    Step(weight=50, hold_seconds=900),
-)
-
-
-class CanaryPolicy(BaseModel):
-    """How a canary climbs and when it is rolled back (a flow parameter: a form in the UI).
-
-    The default is the ladder DevOps teams use: 5 % (hold 10 min) → 25 % (10 min) → 50 %
-    (15 min) → 100 %, rolled back when the canary's error rate exceeds 2 x the stable baseline
-    (and an absolute floor) with statistical evidence, or its P99 latency exceeds 500 ms.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    steps: tuple[Step, ...] = Field(default=DEFAULT_STEPS, description="Weights below 100 %.")
-    check_interval_seconds: float = Field(default=30, gt=0)
-    window_seconds: float = Field(default=60, gt=0, description="PromQL range of each check.")
+    check_interval_seconds: float = Field(default=30, gt=0, description="Seconds between checks.")
     max_error_ratio: float = Field(
-        default=2.0, ge=1.0, description="Canary error rate may be at most this x baseline."
+        default=2.0, ge=1.0, description="Canary error rate may be up to this x the baseline's."
     )
     error_rate_floor: float = Field(
         default=0.01,
         ge=0,
         le=1,
-        description="A canary error rate at or below this never fails (zero-error baselines).",
+        description="The relative limit is never below this (zero-error baselines).",
+    )
+    max_error_rate: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Absolute ceiling: above this error rate the canary fails, whatever the "
+        "baseline does (a sick baseline licenses nothing).",
     )
     confidence: float = Field(
         default=0.99,
         gt=0.5,
         lt=1,
-        description="Confidence that the canary's error proportion exceeds the baseline's.",
+        description="Evidence needed to fail: confidence that a limit is really exceeded.",
     )
-    max_p99_seconds: float = Field(default=0.5, gt=0)
+    max_p99_seconds: float = Field(default=0.5, gt=0, description="Absolute P99 latency limit.")
+    max_latency_ratio: float = Field(
+        default=1.5,
+        ge=1.0,
+        description="Canary P99 may be up to this x the baseline's P99 (when it has data).",
+    )
     min_requests: int = Field(
-        default=50,
-        ge=1,
-        description="Canary requests per window below which a check is inconclusive.",
+        default=50, ge=1, description="Canary requests a step needs before it can pass."
+    )
+    min_baseline_requests: int = Field(
+        default=50, ge=1, description="Baseline requests needed to compare against it."
+    )
+    max_sample_age_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A newest sample older than this is a scrape gap: an error, not evidence.",
     )
     failure_limit: int = Field(default=0, ge=0, description="Failed checks tolerated per step.")
-    consecutive_error_limit: int = Field(default=4, ge=1)
     inconclusive_limit: int = Field(
-        default=3,
-        ge=1,
-        description="Consecutive inconclusive checks before the hold is "
-        "extended once, then on_inconclusive applies.",
+        default=1,
+        ge=0,
+        description="Inconclusive step ends tolerated per step; each extends the hold.",
+    )
+    consecutive_error_limit: int = Field(
+        default=4, ge=0, description="Checks in a row that could not measure, tolerated."
     )
     on_inconclusive: Literal["rollback", "pause"] = Field(
         default="rollback",
-        description="After the extension: roll back, or pause for a human to decide.",
+        description="Beyond inconclusive_limit: roll back, or pause for a human to decide.",
     )
-    progress_deadline_seconds: float = Field(
-        default=600, gt=0, description="How long a Deployment rollout may take."
-    )
-
-    @field_validator("steps")
-    @classmethod
-    def _ladder(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
-        if not steps:
-            raise ValueError("the ladder needs at least one step below 100 %")
-        for i in range(1, len(steps)):
-            if steps[i].weight <= steps[i - 1].weight:
-                raise ValueError(
-                    f"weights must rise: steps[{i}].weight={steps[i].weight} is not above "
-                    f"steps[{i - 1}].weight={steps[i - 1].weight}"
-                )
-        return steps
 
     @model_validator(mode="after")
-    def _window_covers_interval(self) -> CanaryPolicy:
-        if self.window_seconds < self.check_interval_seconds:
+    def _floor_below_ceiling(self) -> AnalysisPolicy:
+        if self.error_rate_floor > self.max_error_rate:
             raise ValueError(
-                f"window_seconds ({self.window_seconds}) must be at least "
-                f"check_interval_seconds ({self.check_interval_seconds}) so no traffic goes unseen"
+                f"error_rate_floor ({self.error_rate_floor}) must not exceed "
+                f"max_error_rate ({self.max_error_rate})"
             )
         return self
 
 
-def policy_from(data: dict[str, object]) -> CanaryPolicy:
-    """A policy from untrusted input; a bad field is a ConfigError naming it."""
-    try:
-        return CanaryPolicy.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "policy." + ".".join(str(p) for p in first["loc"]) if first["loc"] else "policy"
-        raise ConfigError(field, first["msg"]) from None
-
-
 class Phase(StrEnum):
-    SUCCESSFUL = "successful"
-    FAILED = "failed"
-    INCONCLUSIVE = "inconclusive"
-    ERROR = "error"
+    SUCCESSFUL = "successful"  # enough evidence, no limit exceeded
+    FAILED = "failed"  # evidence that the new version is worse
+    INCONCLUSIVE = "inconclusive"  # too little of the new version's own data to judge
+    ERROR = "error"  # could not measure: never blamed on the new version
+
+
+Buckets = tuple[tuple[float, float], ...]
 
 
 class Sample(BaseModel):
-    """What one version did during one window."""
+    """What one version did during the evidence span: requests, errors and the cumulative
+    latency histogram (``(le, count)`` pairs, rising ``le``, the last one ``+Inf``)."""
 
     model_config = ConfigDict(frozen=True)
 
-    requests: float = Field(ge=0)
-    errors: float = Field(ge=0)
-    p99_seconds: float | None = None
+    requests: float = Field(default=0, ge=0)
+    errors: float = Field(default=0, ge=0)
+    buckets: Buckets = ()
 
     @property
-    def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
+    def error_rate(self) -> float | None:
+        return min(1.0, self.errors / self.requests) if self.requests else None
 
 
-class Measurement(BaseModel):
-    """One check of the canary against the baseline, with the reason for its phase."""
+class Observation(BaseModel):
+    """Everything one check read, over ``span_seconds`` of evidence."""
 
     model_config = ConfigDict(frozen=True)
 
-    at: datetime
-    weight: int
-    phase: Phase
-    reason: str
-    canary: Sample | None = None
-    baseline: Sample | None = None
-
-    def row(self) -> dict[str, str]:
-        """A row of the measurements table artifact."""
-
-        def rate(s: Sample | None) -> str:
-            return "-" if s is None or not s.requests else f"{s.error_rate:.2%}"
-
-        p99 = self.canary.p99_seconds if self.canary else None
-        return {
-            "time": self.at.strftime("%H:%M:%S"),
-            "weight": f"{self.weight}%",
-            "canary error rate": rate(self.canary),
-            "baseline error rate": rate(self.baseline),
-            "canary p99": "-" if p99 is None else f"{p99 * 1000:.0f} ms",
-            "canary requests": "-" if self.canary is None else f"{self.canary.requests:.0f}",
-            "phase": self.phase.value,
-            "reason": self.reason,
-        }
+    span_seconds: float
+    canary: Sample
+    baseline: Sample | None = Field(
+        default=None, description="None: no baseline in this analysis (absolute limits only)."
+    )
+    unlabelled_requests: float = Field(
+        default=0, description="Requests in series without the version label."
+    )
+    newest_sample_age_seconds: float | None = Field(
+        default=None, description="None: the app has no series at all."
+    )
+    version_label: str = "version"
 
 
-def error_measurement(at: datetime, weight: int, problem: str) -> Measurement:
-    """A check that could not be made (Prometheus down, a query refused)."""
-    return Measurement(at=at, weight=weight, phase=Phase.ERROR, reason=problem)
+class Quantile(BaseModel):
+    """A quantile estimated from histogram buckets: the interpolated value (Prometheus'
+    ``histogram_quantile``) and the bucket it lies in, which is all the data really says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float
+    lower: float
+    upper: float
+
+    def describe(self) -> str:
+        if math.isinf(self.upper):
+            return f"> {_seconds(self.lower)} (above the largest bucket)"
+        return f"≈ {_ms(self.value)} (between {_seconds(self.lower)} and {_seconds(self.upper)})"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def _monotonic(buckets: Buckets) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    high = 0.0
+    for le, count in buckets:
+        high = max(high, count)
+        out.append((le, high))
+    return out
+
+
+def quantile(q: float, buckets: Buckets) -> Quantile | None:
+    """The ``q`` quantile of a cumulative histogram, as Prometheus' ``histogram_quantile``
+    computes it (linear interpolation within the bucket; in the ``+Inf`` bucket, the largest
+    finite bound). None without a ``+Inf`` bucket or without observations."""
+    rows = _monotonic(buckets)
+    if not rows or not math.isinf(rows[-1][0]) or rows[-1][1] <= 0:
+        return None
+    rank = q * rows[-1][1]
+    for i, (le, count) in enumerate(rows):
+        if count >= rank:
+            below_le, below = rows[i - 1] if i else (0.0, 0.0)
+            if math.isinf(le):
+                return Quantile(value=below_le, lower=below_le, upper=le)
+            if i == 0 and le <= 0:
+                return Quantile(value=le, lower=le, upper=le)
+            fraction = (rank - below) / (count - below) if count > below else 1.0
+            return Quantile(value=below_le + (le - below_le) * fraction, lower=below_le, upper=le)
+    return None  # unreachable: the +Inf bucket holds the total
+
+
+def slower_than(limit: float, buckets: Buckets) -> tuple[float, float, float | None]:
+    """``(slow, total, bound)``: of ``total`` observations, ``slow`` are certainly slower than
+    ``limit`` — those above ``bound``, the smallest bucket bound at or above ``limit`` (None
+    when the buckets end below the limit, and nothing can be said)."""
+    rows = _monotonic(buckets)
+    if not rows:
+        return 0.0, 0.0, None
+    total = rows[-1][1]
+    for le, count in rows:
+        if not math.isinf(le) and le >= limit:
+            return max(0.0, total - count), total, le
+    return 0.0, total, None
 
 
 def binomial_upper_tail(k: int, n: int, p: float) -> float:
@@ -191,18 +211,20 @@ def binomial_upper_tail(k: int, n: int, p: float) -> float:
     if p >= 1:
         return 1.0
     log_p, log_q = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
 
     def log_term(i: int) -> float:
-        return (
-            math.lgamma(n + 1)
-            - math.lgamma(i + 1)
-            - math.lgamma(n - i + 1)
-            + i * log_p
-            + (n - i) * log_q
-        )
+        return log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
 
     if k <= n * p:  # below the mean: the complement is the short sum
-        return max(0.0, 1.0 - sum(math.exp(log_term(i)) for i in range(k)))
+        total, i = 0.0, k - 1
+        while i >= 0:
+            term = math.exp(log_term(i))
+            total += term
+            if term < total * 1e-12:  # terms fall geometrically below the mean
+                break
+            i -= 1
+        return max(0.0, 1.0 - total)
     total, i = 0.0, k
     while i <= n:
         term = math.exp(log_term(i))
@@ -213,124 +235,229 @@ def binomial_upper_tail(k: int, n: int, p: float) -> float:
     return min(1.0, total)
 
 
-def excess_error_p_value(canary: Sample, threshold: float) -> float:
-    """How likely the canary's errors would be if its true error rate were ``threshold``.
+def excess_p_value(hits: float, trials: float, limit: float) -> float:
+    """How likely ``hits`` or more of ``trials`` would be if the true proportion were ``limit``.
 
-    A one-sided exact binomial test of "canary error rate <= threshold": small values are
-    evidence that the canary really is worse than the threshold, not merely unlucky.
+    A one-sided exact binomial test of "proportion <= limit": a small value is evidence that
+    the proportion really is above the limit, not that a few unlucky requests happened.
     """
-    n = round(canary.requests)
-    k = min(n, round(canary.errors))
-    return binomial_upper_tail(k, n, threshold)
+    n = round(trials)
+    return binomial_upper_tail(min(n, round(hits)), n, limit)
+
+
+class Measurement(BaseModel):
+    """One check of the new version against the baseline, with the reason for its phase."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    weight: int = Field(description="Percent of traffic on the new version.")
+    phase: Phase
+    reason: str
+    observation: Observation | None = None
+    error_threshold: float | None = None
+    latency_limit: float | None = None
+    canary_p99: Quantile | None = None
+    baseline_p99: Quantile | None = None
+
+    def row(self) -> dict[str, str]:
+        """A row of the measurements table artifact."""
+        obs = self.observation
+
+        def rate(s: Sample | None) -> str:
+            if s is None or not s.requests:
+                return "-"
+            return f"{s.errors / s.requests:.2%} ({s.errors:.0f}/{s.requests:.0f})"
+
+        def p99(q: Quantile | None) -> str:
+            return "-" if q is None else q.describe()
+
+        return {
+            "time": self.at.strftime("%H:%M:%S"),
+            "weight": f"{self.weight}%",
+            "evidence": "-" if obs is None else f"{obs.span_seconds:.0f} s",
+            "canary errors": rate(obs.canary if obs else None),
+            "baseline errors": rate(obs.baseline if obs else None),
+            "error limit": "-" if self.error_threshold is None else f"{self.error_threshold:.2%}",
+            "canary p99": p99(self.canary_p99),
+            "baseline p99": p99(self.baseline_p99),
+            "p99 limit": "-" if self.latency_limit is None else _ms(self.latency_limit),
+            "phase": self.phase.value,
+            "reason": self.reason,
+        }
+
+
+def error_measurement(at: datetime, weight: int, problem: str) -> Measurement:
+    """A check that could not be made (Prometheus down, a query refused)."""
+    return Measurement(
+        at=at, weight=weight, phase=Phase.ERROR, reason=f"could not measure: {problem}"
+    )
+
+
+def _rate(s: Sample) -> str:
+    rate = s.error_rate
+    return "-" if rate is None else f"{rate:.2%} ({s.errors:.0f}/{s.requests:.0f})"
 
 
 def measure(
-    canary: Sample, baseline: Sample, policy: CanaryPolicy, *, at: datetime, weight: int
+    observation: Observation,
+    policy: AnalysisPolicy,
+    *,
+    at: datetime,
+    weight: int,
+    checks: int = 1,
 ) -> Measurement:
-    """Judge one window of canary traffic against the stable baseline.
+    """Judge the evidence so far of the new version (canary) against its baseline.
 
-    - INCONCLUSIVE when the canary served fewer than ``min_requests`` (no data is no pass),
-      or has no latency data.
-    - FAILED when its P99 exceeds ``max_p99_seconds``.
-    - FAILED when its error rate exceeds the threshold max(``max_error_ratio`` x baseline
-      rate, ``error_rate_floor``) *and* a one-sided exact binomial test rejects "the canary's
-      true error rate is at most the threshold" at ``confidence``. The baseline, which serves
-      most of the traffic, is taken as known. This asks for evidence that the canary is worse
-      than the threshold, not just than the baseline, so a low-traffic canary is not rolled
-      back for one unlucky request, and a healthy one almost never is across many checks.
-      Above the threshold without that evidence: INCONCLUSIVE.
-    - SUCCESSFUL otherwise.
+    ERROR (could not measure; never the canary's fault) when the app has no series at all,
+    when its newest sample is older than ``max_sample_age_seconds`` (a scrape gap), when its
+    series carry no version label (canary and baseline cannot be told apart), when the
+    baseline has fewer than ``min_baseline_requests`` (a silent baseline is never read as
+    0 %), or when no version has a latency histogram.
+
+    FAILED, at any amount of traffic, when an exact one-sided binomial test shows at
+    ``confidence`` (shared among the step's ``checks``: each needs p <= (1 - confidence) /
+    ``checks``, so that all the looks a step takes at its growing evidence together fail a
+    canary that meets its limits with probability at most 1 - confidence) that
+    - the canary's error rate is above min(max(``max_error_ratio`` x baseline rate,
+      ``error_rate_floor``), ``max_error_rate``): relative to the baseline, never above the
+      absolute ceiling; or
+    - more than 1 % of its requests are slower than min(``max_p99_seconds``,
+      ``max_latency_ratio`` x baseline P99), i.e. its P99 is above that limit. Only requests in
+      buckets above the limit count as slower: a P99 between the limit and the next bucket
+      bound cannot be seen.
+    Without a baseline (``baseline`` None) only the absolute limits apply.
+
+    INCONCLUSIVE when the canary has fewer than ``min_requests`` (no data is never a pass) or
+    no latency data of its own. SUCCESSFUL otherwise; an error rate above the limit without
+    the evidence to fail says so in the reason.
     """
+    canary, baseline = observation.canary, observation.baseline
+    label = observation.version_label
+    if checks < 1:
+        raise ValueError(f"checks must be at least 1, not {checks}")
 
-    def result(phase: Phase, reason: str) -> Measurement:
+    def result(phase: Phase, reason: str, **numbers: object) -> Measurement:
         return Measurement(
-            at=at, weight=weight, phase=phase, reason=reason, canary=canary, baseline=baseline
+            at=at, weight=weight, phase=phase, reason=reason, observation=observation, **numbers
+        )
+
+    age = observation.newest_sample_age_seconds
+    if age is None:
+        return result(
+            Phase.ERROR,
+            "could not measure: the app has no series in Prometheus at all (is it scraped? "
+            "is the app label right?)",
+        )
+    if age > policy.max_sample_age_seconds:
+        return result(
+            Phase.ERROR,
+            f"could not measure: metrics are stale, the newest sample is {age:.0f} s old "
+            f"(> max_sample_age_seconds {policy.max_sample_age_seconds:g}): a scrape gap, "
+            "not evidence against the canary",
+        )
+    base_silent = baseline is not None and not baseline.requests
+    if (
+        not canary.requests
+        and observation.unlabelled_requests
+        and (baseline is None or base_silent)
+    ):
+        return result(
+            Phase.ERROR,
+            f"could not measure: the series carry no `{label}` label "
+            f"({observation.unlabelled_requests:.0f} requests without it), so canary and "
+            f"baseline cannot be told apart (metrics summed over all pods hide the canary's "
+            f"errors): give each version's metrics its `{label}` label",
+        )
+
+    base_ok = baseline is not None and baseline.requests >= policy.min_baseline_requests
+    base_rate = baseline.error_rate if baseline is not None and base_ok else None
+    if base_rate is None:
+        threshold = policy.max_error_rate
+        how = f"absolute ceiling {policy.max_error_rate:.2%}"
+    else:
+        relative = max(policy.max_error_ratio * base_rate, policy.error_rate_floor)
+        threshold = min(relative, policy.max_error_rate)
+        how = (
+            f"min(max({policy.max_error_ratio:g} x baseline, floor "
+            f"{policy.error_rate_floor:.2%}), ceiling {policy.max_error_rate:.2%})"
+        )
+    canary_p99 = quantile(P99, canary.buckets)
+    base_p99 = quantile(P99, baseline.buckets) if baseline is not None and base_ok else None
+    latency_limit = policy.max_p99_seconds
+    latency_how = "absolute"
+    if base_p99 is not None and policy.max_latency_ratio * base_p99.value < latency_limit:
+        latency_limit = policy.max_latency_ratio * base_p99.value
+        latency_how = f"{policy.max_latency_ratio:g} x baseline p99 {_ms(base_p99.value)}"
+    numbers: dict[str, object] = {
+        "error_threshold": threshold,
+        "latency_limit": latency_limit,
+        "canary_p99": canary_p99,
+        "baseline_p99": base_p99,
+    }
+    vs = "" if baseline is None else f" vs baseline {_rate(baseline)}"
+    errors = f"canary error rate {_rate(canary)}{vs}"
+    evidence = (1 - policy.confidence) / checks
+
+    rate = canary.error_rate
+    above = rate is not None and rate > threshold
+    p_errors = excess_p_value(canary.errors, canary.requests, threshold) if above else 1.0
+    if above and p_errors <= evidence:
+        return result(
+            Phase.FAILED,
+            f"{errors} > limit {threshold:.2%} ({how}), p={p_errors:.2g}",
+            **numbers,
+        )
+    slow, total, bound = slower_than(latency_limit, canary.buckets)
+    too_slow = slow > (1 - P99) * total
+    p_slow = excess_p_value(slow, total, 1 - P99) if too_slow else 1.0
+    if bound is not None and too_slow and p_slow <= evidence:
+        seen = canary_p99.describe() if canary_p99 else "-"
+        return result(
+            Phase.FAILED,
+            f"canary p99 {seen} > limit {_ms(latency_limit)} ({latency_how}): {slow:.0f} of "
+            f"{total:.0f} requests slower than {_seconds(bound)}, p={p_slow:.2g}",
+            **numbers,
         )
 
     if canary.requests < policy.min_requests:
-        return result(
-            Phase.INCONCLUSIVE,
-            f"too little canary traffic: {canary.requests:.0f} requests in "
-            f"{policy.window_seconds:.0f}s < {policy.min_requests}",
-        )
-    if canary.p99_seconds is None:
-        return result(Phase.INCONCLUSIVE, "no latency data for the canary")
-    if canary.p99_seconds > policy.max_p99_seconds:
-        return result(
-            Phase.FAILED,
-            f"canary p99 {canary.p99_seconds * 1000:.0f} ms > "
-            f"{policy.max_p99_seconds * 1000:.0f} ms",
-        )
-    rate, base = canary.error_rate, baseline.error_rate
-    threshold = max(policy.error_rate_floor, policy.max_error_ratio * base)
-    numbers = (
-        f"canary error rate {rate:.2%} ({canary.errors:.0f}/{canary.requests:.0f}) vs "
-        f"baseline {base:.2%} ({baseline.errors:.0f}/{baseline.requests:.0f})"
-    )
-    if rate > threshold:
-        p_value = excess_error_p_value(canary, threshold)
-        if p_value <= 1 - policy.confidence:
-            return result(
-                Phase.FAILED,
-                f"{numbers} > threshold {threshold:.2%} (max({policy.max_error_ratio:g} x "
-                f"baseline, floor {policy.error_rate_floor:.2%})), p={p_value:.2g}",
+        what = "canary without data" if not canary.requests else "too little canary traffic"
+        hint = ""
+        if not canary.requests and observation.unlabelled_requests:
+            hint = (
+                f" while {observation.unlabelled_requests:.0f} requests carry no `{label}` "
+                "label: do the canary's metrics have it?"
             )
         return result(
             Phase.INCONCLUSIVE,
-            f"{numbers} > threshold {threshold:.2%} but not significant at "
-            f"{policy.confidence:.0%} (p={p_value:.2g})",
+            f"{what}: {canary.requests:.0f} requests in {observation.span_seconds:.0f} s "
+            f"< min_requests {policy.min_requests}{hint}",
+            **numbers,
         )
-    p99 = f", p99 {canary.p99_seconds * 1000:.0f} ms"
-    return result(Phase.SUCCESSFUL, f"{numbers} ≤ threshold {threshold:.2%}{p99}")
-
-
-class Decision(StrEnum):
-    CONTINUE = "continue"  # keep watching
-    PASSED = "passed"  # hold done, last check successful: next step
-    FAILED = "failed"  # roll back
-    INCONCLUSIVE = "inconclusive"  # too many inconclusive checks: extend once, then policy
-
-
-class Verdict(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    decision: Decision
-    reason: str
-
-
-def _trailing(measurements: Sequence[Measurement], phase: Phase) -> int:
-    count = 0
-    for m in reversed(measurements):
-        if m.phase is not phase:
-            break
-        count += 1
-    return count
-
-
-def assess_step(
-    measurements: Sequence[Measurement], policy: CanaryPolicy, *, hold_elapsed: bool
-) -> Verdict:
-    """The verdict on one step from its measurements so far (oldest first).
-
-    FAILED when failed checks exceed ``failure_limit`` or the last ``consecutive_error_limit``
-    checks were errors; INCONCLUSIVE after ``inconclusive_limit`` inconclusive checks in a
-    row; PASSED once the hold has elapsed and the latest check is successful; else CONTINUE.
-    """
-    failed = [m for m in measurements if m.phase is Phase.FAILED]
-    if len(failed) > policy.failure_limit:
-        return Verdict(decision=Decision.FAILED, reason=failed[-1].reason)
-    errors = _trailing(measurements, Phase.ERROR)
-    if errors >= policy.consecutive_error_limit:
-        return Verdict(
-            decision=Decision.FAILED,
-            reason=f"{errors} consecutive measurement errors: {measurements[-1].reason}",
+    if baseline is not None and not base_ok:
+        return result(
+            Phase.ERROR,
+            f"could not measure: baseline without data, {baseline.requests:.0f} requests in "
+            f"{observation.span_seconds:.0f} s < min_baseline_requests "
+            f"{policy.min_baseline_requests} (never read as 0 %)",
+            **numbers,
         )
-    inconclusive = _trailing(measurements, Phase.INCONCLUSIVE)
-    if inconclusive >= policy.inconclusive_limit:
-        return Verdict(
-            decision=Decision.INCONCLUSIVE,
-            reason=f"{inconclusive} inconclusive checks in a row: {measurements[-1].reason}",
+    if canary_p99 is None:
+        if base_p99 is None:
+            return result(
+                Phase.ERROR,
+                "could not measure: no latency histogram for the canary or the baseline",
+                **numbers,
+            )
+        return result(Phase.INCONCLUSIVE, "no latency data for the canary", **numbers)
+
+    p99 = f"p99 {canary_p99.describe()} ≤ limit {_ms(latency_limit)}"
+    if above:
+        return result(
+            Phase.SUCCESSFUL,
+            f"{errors} is above the limit {threshold:.2%} but not significantly at "
+            f"{policy.confidence:.0%} over {checks} checks (p={p_errors:.2g} > "
+            f"{evidence:.2g}); {p99}",
+            **numbers,
         )
-    if hold_elapsed and measurements and measurements[-1].phase is Phase.SUCCESSFUL:
-        return Verdict(decision=Decision.PASSED, reason=measurements[-1].reason)
-    return Verdict(decision=Decision.CONTINUE, reason="watching")
+    return result(Phase.SUCCESSFUL, f"{errors} ≤ limit {threshold:.2%}; {p99}", **numbers)

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shipflow.core.analysis import CanaryPolicy
+from shipflow.core.canary import CanaryPolicy
+from shipflow.core.validation import validated
 from shipflow.errors import ConfigError
 
 
@@ -115,9 +116,4 @@ def parse_repo_config(text: str) -> RepoConfig:
         raise ConfigError("shipflow.toml", f"not valid TOML: {exc}") from None
     if not data.get("services"):
         raise ConfigError("services", "shipflow.toml declares no [services.<name>] table")
-    try:
-        return RepoConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(field, first["msg"]) from None
+    return validated(RepoConfig, data)

@@ -33,6 +33,7 @@ APT_PACKAGES = {
     "skopeo": "skopeo",
     "busybox": "busybox-static",
     "chromium": "chromium",
+    "openssl": "openssl",
 }
 
 

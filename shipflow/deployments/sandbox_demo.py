@@ -60,9 +60,8 @@ steps = [
   {{ weight = 50, hold_seconds = 4 }},
 ]
 check_interval_seconds = 1
-window_seconds = 4
 min_requests = 20
-inconclusive_limit = 6
+inconclusive_limit = 2
 progress_deadline_seconds = 30
 """
 

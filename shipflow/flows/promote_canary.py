@@ -1,8 +1,12 @@
-"""promote_canary: a staged canary with continuous Prometheus analysis and automatic rollback."""
+"""promote_canary: a staged canary with continuous Prometheus analysis and automatic rollback;
+reconcile_canary: takes back a canary no live run watches."""
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,27 +14,50 @@ from prefect import Flow, flow, get_run_logger, pause_flow_run
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
+from prefect.runtime import flow_run as current_run
 from prefect.states import Completed, Failed
 from pydantic import Field
 
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
 from shipflow.adapters.prometheus import MetricsTarget
-from shipflow.core.analysis import CanaryPolicy, Decision, Measurement, assess_step
+from shipflow.core.analysis import Measurement
+from shipflow.core.canary import CanaryPolicy
+from shipflow.core.steps import (
+    AskHuman,
+    Continue,
+    Extend,
+    Pass,
+    Rollback,
+    StepState,
+    next_action,
+    shared_checks,
+)
+from shipflow.core.watch import DEFAULT_TTL_SECONDS, Watch
+from shipflow.errors import ConcurrencyBusy, KubernetesError
 from shipflow.flows.crashes import explain_lost_worker
 from shipflow.flows.pauses import end_after_expired_pause
-from shipflow.settings import load_settings
 from shipflow.tasks.canary import (
     Canary,
     deploy_canary,
+    keep_watch,
     measure_canary,
     promote_stable,
     publish_measurements,
     publish_progress,
-    rollback,
+    restore_stable,
+    retire_canary,
     rollback_canary,
     set_canary_weight,
+    take_back_unwatched,
+    wait_canary_ready,
 )
-from shipflow.tasks.common import emit, ensure_limit, hold_limit
+from shipflow.tasks.common import emit, ensure_limit, flush_events, hold_limit
+
+# A slot held by a run that died is freed when its lease expires (Prefect's shortest lease,
+# 60 s) and the server's repossessor next runs (every 15 s by default).
+SLOT_LEASE_SECONDS = 60.0
+SLOT_RECOVERY_SECONDS = SLOT_LEASE_SECONDS + 15 + 15
+SLOT_WAIT_SECONDS = 30.0
 
 
 class CanaryDecision(RunInput):
@@ -54,13 +81,14 @@ def _canary_from(
         image=image,
         cluster=cluster or ClusterTarget(),
         router_spec=router or RouterSpec(),
-        metrics=metrics or MetricsTarget(url=load_settings().prometheus_url, app=app),
+        metrics=metrics or MetricsTarget(app=app),
         container=container,
     )
 
 
 def _rollback_hook(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
-    """on_crashed / on_cancellation: a crash or a cancel never leaves traffic on a canary."""
+    """on_crashed / on_cancellation: a crash or a cancel never leaves traffic on a canary, and
+    the event says so before the process exits."""
     params = flow_run.parameters
     canary = _canary_from(
         params["app"],
@@ -70,12 +98,16 @@ def _rollback_hook(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -
         MetricsTarget.model_validate(params["metrics"]) if params.get("metrics") else None,
         params.get("container"),
     )
-    rollback(canary)
+    outcome = state.type.value.lower()
+    retire_canary(canary)
+    with suppress(KubernetesError):  # else the watch expires by itself
+        canary.deployments().release_watch(canary.canary_name, str(flow_run.id))
     emit(
         "shipflow.canary.rolled_back",
         canary.resource_id,
-        payload={"image": canary.image, "reason": f"flow run {state.type.value.lower()}"},
+        payload={"image": canary.image, "outcome": outcome, "reason": f"flow run {outcome}"},
     )
+    flush_events()
 
 
 @flow(
@@ -94,106 +126,147 @@ def promote_canary(
 ) -> State[Any]:
     """Promote ``image`` to the stable Deployment ``app`` through a canary ladder.
 
-    The canary Deployment is made from the stable one; for each step the router sends the
-    step's weight to it and the canary is checked against the stable baseline every check
-    interval for the whole hold. The first failed verdict rolls back (weight 0, canary scaled
-    to 0, stable untouched) and the run fails with the measurement's reason. After the last
-    step, stable takes the image, all traffic returns to it and the canary is scaled to 0.
+    First, traffic that a dead run left on the canary is taken back (no slot needed). Then,
+    holding the app's slot, the canary Deployment is made from the stable one; for each step
+    the router sends the step's weight to it and the step's analysis judges it against the
+    stable baseline every check interval (see ``shipflow.core.steps``). A rollback puts the
+    route back as it was and scales the canary to 0 (stable untouched); the run fails with
+    the outcome and its reason. After the last step, stable takes the image, all traffic returns
+    to it, the canary is scaled to 0, and optionally the new version is watched at 100 %.
 
     Args:
         app: The stable Deployment (and the metrics' app label).
         image: The image to promote, ideally by digest.
-        policy: Ladder, check interval, window, thresholds and limits.
+        policy: Ladder, check interval, limits.
         cluster: Namespace and kubeconfig.
         router: How traffic is split (gateway, istio, nginx, replicas).
-        metrics: Prometheus URL and labels; default SHIPFLOW_PROMETHEUS_URL and app.
+        metrics: Prometheus, labels and metric names; default SHIPFLOW_PROMETHEUS_URL and app.
         container: The container that gets the image (default: the first).
     """
     logger = get_run_logger()
     policy = policy or CanaryPolicy()
     canary = _canary_from(app, image, cluster, router, metrics, container)
-    with hold_limit(ensure_limit(f"shipflow-canary-{canary.key}")):
-        leftover = canary.router().canary_weight()
-        if leftover:
-            logger.warning("A previous run left %s %% on the canary: taking it back", leftover)
-            rollback_canary(canary, "left over by an earlier run", leftover)
+    found, what = take_back_unwatched(canary)
+    if found == "taken":
+        logger.warning("%s", what)
+    wait = SLOT_RECOVERY_SECONDS if found == "taken" else SLOT_WAIT_SECONDS
+    slot = ensure_limit(f"shipflow-canary-{canary.key}")
+    with hold_limit(slot, wait_seconds=wait, lease_seconds=SLOT_LEASE_SECONDS):
+        found, what = take_back_unwatched(canary)
+        if found == "watched":
+            raise ConcurrencyBusy(f"{what}; it holds the canary without the slot {slot}")
+        if found == "taken":
+            logger.warning("%s", what)
         try:
-            return _climb(canary, policy)
+            return _climb(canary, policy, str(current_run.id or "local"))
         except Exception as exc:
             # Whatever broke, traffic must not stay on a canary nobody watches any more.
-            rollback_canary(canary, f"error: {exc}", None)
+            rollback_canary(canary, f"error: {exc}", None, "error")
             raise
 
 
-def _climb(canary: Canary, policy: CanaryPolicy) -> State[Any]:
+def _climb(canary: Canary, policy: CanaryPolicy, run: str) -> State[Any]:
     logger = get_run_logger()
-    stable_image = deploy_canary(canary, policy)
-    logger.info("Router: %s", canary.router().describe())
-    progress: UUID | None = publish_progress(canary, 0, None)
-    history: list[Measurement] = []
-    for index, step in enumerate(policy.steps):
-        weight = set_canary_weight(canary, step.weight)
-        progress = publish_progress(canary, weight, progress)
-        emit(
-            "shipflow.canary.step",
-            canary.resource_id,
-            payload={"step": index, "weight": weight, "hold_seconds": step.hold_seconds},
-        )
-        logger.info(
-            "Step %s: %s %% on %s for %ss", index + 1, weight, canary.image, step.hold_seconds
-        )
-        try:
-            outcome = _watch(canary, policy, weight, step.hold_seconds, history)
-        except _PauseExpired as expired:
-            rollback_canary(canary, str(expired), weight)
-            return end_after_expired_pause(Failed(message=f"rolled back at {weight} %: {expired}"))
-        if outcome is not None:
-            rollback_canary(canary, outcome, weight)
-            publish_progress(canary, 0, progress)
-            return Failed(message=f"rolled back at {weight} %: {outcome}")
-    promote_stable(canary, policy)
+    ttl = DEFAULT_TTL_SECONDS
+    stable_image = deploy_canary(
+        canary, Watch(run=run, renewed_at=datetime.now(UTC), ttl_seconds=ttl)
+    )
+    with keep_watch(canary, run, ttl) as lost:
+        wait_canary_ready(canary, policy)
+        logger.info("Router: %s", canary.router().describe())
+        progress: UUID | None = publish_progress(canary, 0, None)
+        history: list[Measurement] = []
+        for index, step in enumerate(policy.steps):
+            weight = set_canary_weight(canary, step.weight)
+            progress = publish_progress(canary, weight, progress)
+            emit(
+                "shipflow.canary.step",
+                canary.resource_id,
+                payload={"step": index, "weight": weight, "hold_seconds": step.hold_seconds},
+            )
+            logger.info(
+                "Step %s: %s %% on %s for %ss", index + 1, weight, canary.image, step.hold_seconds
+            )
+            try:
+                outcome = _run_step(canary, policy, weight, step.hold_seconds, history, lost)
+            except _PauseExpired as expired:
+                rollback_canary(canary, str(expired), weight, "inconclusive")
+                return end_after_expired_pause(
+                    Failed(message=f"rolled back at {weight} %: {expired}")
+                )
+            if outcome is None:
+                return Failed(message=f"stopped at {weight} %: another run took over the canary")
+            if isinstance(outcome, Rollback):
+                rollback_canary(canary, outcome.reason, weight, outcome.outcome)
+                publish_progress(canary, 0, progress)
+                return Failed(
+                    message=f"rolled back at {weight} %: {outcome.outcome}: {outcome.reason}"
+                )
+        promote_stable(canary, policy)
     publish_progress(canary, 100, progress)
     message = f"promoted {canary.image} to {canary.app} (was {stable_image})"
+    if policy.post_promotion_seconds:
+        after = _run_step(
+            canary,
+            policy,
+            100,
+            policy.post_promotion_seconds,
+            history,
+            threading.Event(),
+            alone=canary.metrics.stable_version,
+        )
+        if isinstance(after, Rollback):
+            restore_stable(canary, stable_image, after.reason, policy)
+            return Failed(
+                message=f"restored {stable_image} after the promotion: {after.outcome}: "
+                f"{after.reason}"
+            )
     logger.info(message)
     return Completed(message=message)
 
 
-def _watch(
-    canary: Canary, policy: CanaryPolicy, weight: int, hold: float, history: list[Measurement]
-) -> str | None:
-    """Check every interval until the hold is over. None when the step passed, else the
-    reason to roll back."""
+def _run_step(
+    canary: Canary,
+    policy: CanaryPolicy,
+    weight: int,
+    hold: float,
+    history: list[Measurement],
+    lost: threading.Event,
+    alone: str | None = None,
+) -> Pass | Rollback | None:
+    """Sleep → measure → act, every check interval, until the step passes or rolls back.
+    None when another run took the watch over."""
     logger = get_run_logger()
+    state = StepState.start(hold)
     started = time.monotonic()
-    measurements: list[Measurement] = []
-    extended = False
+    due = started
     while True:
-        next_check = time.monotonic() + policy.check_interval_seconds
-        m = measure_canary(canary, policy, weight)
-        measurements.append(m)
+        due = max(due + policy.check_interval_seconds, time.monotonic())
+        time.sleep(max(0.0, due - time.monotonic()))
+        if lost.is_set():
+            return None
+        elapsed = time.monotonic() - started
+        span, checks = state.evidence_span(elapsed), shared_checks(state, policy)
+        m = measure_canary(canary, policy, weight, span, alone, checks)
+        state, action = next_action(state, m, policy, elapsed)
         history.append(m)
         publish_measurements(canary, history)
-        elapsed = time.monotonic() - started >= hold
-        verdict = assess_step(measurements, policy, hold_elapsed=elapsed)
-        if verdict.decision is Decision.PASSED:
-            logger.info("Step at %s %% passed: %s", weight, verdict.reason)
-            return None
-        if verdict.decision is Decision.FAILED:
-            logger.error("Step at %s %% failed: %s", weight, verdict.reason)
-            return verdict.reason
-        if verdict.decision is Decision.INCONCLUSIVE:
-            if not extended:
-                extended = True
-                hold += max(hold, policy.check_interval_seconds * policy.inconclusive_limit)
-                measurements = []
-                logger.warning(
-                    "Inconclusive at %s %%, extending the hold once: %s", weight, verdict.reason
-                )
-            elif policy.on_inconclusive == "rollback":
-                return f"inconclusive after an extended hold: {verdict.reason}"
-            else:
-                return _ask_human(canary, weight, verdict.reason)
-        time.sleep(max(0.0, next_check - time.monotonic()))
+        match action:
+            case Continue():
+                continue
+            case Extend(reason=reason):
+                logger.warning("Extending the hold at %s %%: %s", weight, reason)
+            case Pass(reason=reason):
+                logger.info("Step at %s %% passed: %s", weight, reason)
+                return action
+            case Rollback(outcome=outcome, reason=reason):
+                logger.error("Step at %s %% %s: %s", weight, outcome, reason)
+                return action
+            case AskHuman(reason=reason):
+                decision = _ask_human(canary, weight, reason)
+                if decision is None:
+                    return Pass(f"a human decided to go on: {reason}")
+                return Rollback("inconclusive", decision)
 
 
 class _PauseExpired(Exception):
@@ -226,18 +299,12 @@ def reconcile_canary(
     cluster: ClusterTarget | None = None,
     router: RouterSpec | None = None,
 ) -> State[Any]:
-    """Take back any traffic a dead run left on the canary of ``app``, and scale it to zero.
+    """Take back any traffic and pods that a dead run left on the canary of ``app``.
 
     For the runs no hook could clean up (a worker killed with SIGKILL, a lost node). Safe to
-    run at any time, and on a schedule: it only ever moves traffic to stable.
+    run at any time, and on a schedule or from an automation: it never waits for a slot, only
+    ever moves traffic to stable, and leaves alone a canary a live run watches.
     """
     canary = _canary_from(app, "(unknown)", cluster, router, None, None)
-    weight = canary.router().canary_weight()
-    deployments = canary.deployments()
-    pods = deployments.replicas(canary.canary_name) if deployments.exists(canary.canary_name) else 0
-    if not weight and not pods:
-        return Completed(message=f"nothing to reconcile for {app}")
-    rollback_canary(canary, "reconcile: no run is watching this canary", weight)
-    return Completed(
-        message=f"took {weight} % of traffic and {pods} pods back from the canary of {app}"
-    )
+    _, what = take_back_unwatched(canary)
+    return Completed(message=what)

@@ -89,6 +89,14 @@ def emit(
     _emit_event(event=event, resource=resource, payload=dict(payload or {}))
 
 
+def flush_events(timeout: float = 5.0) -> None:
+    """Send the events emitted so far before going on; for a process about to exit (a crash
+    or cancellation hook), whose background sender would otherwise die with it."""
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=timeout)
+
+
 @shipflow_task(name="ensure_concurrency_limit")
 def ensure_limit(name: str, limit: int = 1) -> str:
     """Create the global concurrency limit ``name`` if it does not exist yet; returns it."""

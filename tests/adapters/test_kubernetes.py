@@ -62,14 +62,18 @@ def test_a_failed_rollout_is_reported_with_kubernetes_reason(
     )
     with pytest.raises(KubernetesError, match="timed out progressing") as err:
         deployments.wait_ready(f"{APP}-canary", timeout=10)
-    assert err.value.status == "ProgressDeadlineExceeded"
+    assert (err.value.status, err.value.reason) == (None, "ProgressDeadlineExceeded")
+    # Scaled to zero, a failed canary has nothing left to progress: it is simply gone.
+    deployments.scale(f"{APP}-canary", 0)
+    deployments.wait_scaled_down(f"{APP}-canary", timeout=10)
 
 
 def test_missing_objects_and_conflicts_have_typed_errors(kube_app: KubeApp) -> None:
     deployments = Deployments(kube_app.api, kube_app.namespace)
     with pytest.raises(KubernetesError) as missing:
         deployments.get("nope")
-    assert missing.value.status == 404
+    assert (missing.value.status, missing.value.reason) == (404, "NotFound")
+    assert "(404 NotFound)" in str(missing.value)
     assert not is_transient(missing.value)
     apps = k8s.AppsV1Api(kube_app.api)
     stale = deployments.get(APP)
@@ -85,7 +89,7 @@ def test_unreachable_api_is_transient() -> None:
     deployments = Deployments(k8s.ApiClient(config), "default")
     with pytest.raises(TransientKubernetesError) as err:
         deployments.get("web")
-    assert err.value.status == "unreachable"
+    assert (err.value.status, err.value.reason) == (None, "unreachable")
 
 
 def _route(kube_app: KubeApp) -> dict:
@@ -200,3 +204,96 @@ def test_kubectl_talks_to_the_same_fake(kube_app: KubeApp) -> None:
     assert patched.returncode == 0, patched.stderr
     images = Deployments(kube_app.api, kube_app.namespace).get(APP)["spec"]["template"]["spec"]
     assert [c["image"] for c in images["containers"]] == ["x:9", "fluent-bit:3.1.4"]
+
+
+def _patches(fake_kube: FakeKube, plural: str, namespace: str) -> list[dict]:
+    return [
+        r
+        for r in httpx.get(f"{fake_kube.url}/fake/requests").json()
+        if r["method"] in ("PATCH", "POST", "PUT", "DELETE")
+        and plural in r["path"]
+        and f"/namespaces/{namespace}/" in r["path"]
+    ]
+
+
+@pytest.mark.parametrize("kind", ["gateway", "istio", "nginx"])
+def test_weight_0_puts_the_route_back_as_it_was(
+    kind: str, kube_app: KubeApp, fake_kube: FakeKube
+) -> None:
+    objects = k8s.CustomObjectsApi(kube_app.api)
+    net = k8s.NetworkingV1Api(kube_app.api)
+
+    def route() -> object:
+        if kind == "gateway":
+            return _route(kube_app)["spec"]
+        if kind == "istio":
+            vs = objects.get_namespaced_custom_object(
+                "networking.istio.io", "v1", kube_app.namespace, "virtualservices", APP
+            )
+            return vs["spec"]
+        names = [i.metadata.name for i in net.list_namespaced_ingress(kube_app.namespace).items]
+        return sorted(names)
+
+    before = route()
+    router = make_router(
+        RouterSpec(kind=kind), kube_app.api, kube_app.namespace, APP, f"{APP}-canary"
+    )
+    plural = {"gateway": "httproutes", "istio": "virtualservices", "nginx": "ingresses"}[kind]
+    writes = len(_patches(fake_kube, plural, kube_app.namespace))
+    assert router.set_canary_weight(0) == 0  # a canary that never got traffic
+    assert len(_patches(fake_kube, plural, kube_app.namespace)) == writes  # nothing written
+    router.set_canary_weight(25)
+    assert router.canary_weight() == 25
+    assert route() != before
+    router.set_canary_weight(0)
+    assert router.canary_weight() == 0
+    after = route()
+    if kind == "gateway":
+        assert after["rules"][0]["backendRefs"] == [
+            {"name": f"{APP}-stable", "port": 80, "weight": 100}
+        ]
+    elif kind == "istio":
+        assert [r["destination"]["host"] for r in after["http"][0]["route"]] == [f"{APP}-stable"]
+    else:
+        assert after == before
+
+
+def test_replica_router_takes_a_failed_canary_back(kube_app: KubeApp, fake_kube: FakeKube) -> None:
+    deployments = Deployments(kube_app.api, kube_app.namespace)
+    deployments.ensure_canary(APP, f"{APP}-canary", "registry.local/web:broken", replicas=0)
+    router = ReplicaRouter(deployments, APP, f"{APP}-canary", total=4, timeout=10)
+    httpx.post(
+        f"{fake_kube.url}/fake/fail-rollout",
+        json={"namespace": kube_app.namespace, "name": f"{APP}-canary"},
+    )
+    with pytest.raises(KubernetesError, match="ProgressDeadlineExceeded"):
+        router.set_canary_weight(25)
+    assert router.set_canary_weight(0) == 0
+    assert (deployments.replicas(APP), deployments.replicas(f"{APP}-canary")) == (4, 0)
+    assert deployments.status(APP).available == 4
+
+
+def test_the_watch_record_is_renewed_only_by_its_holder(kube_app: KubeApp) -> None:
+    from datetime import UTC, datetime
+
+    from shipflow.core.watch import Watch
+
+    deployments = Deployments(kube_app.api, kube_app.namespace)
+    deployments.ensure_canary(APP, f"{APP}-canary", "registry.local/web:2.0.0")
+    name = f"{APP}-canary"
+    assert deployments.read_watch(name) is None
+    mine = Watch(run="run-a", renewed_at=datetime.now(UTC), ttl_seconds=6)
+    deployments.claim_watch(name, mine)
+    assert deployments.read_watch(name) == mine
+    later = mine.model_copy(update={"renewed_at": datetime.now(UTC)})
+    assert deployments.renew_watch(name, later)
+    assert deployments.read_watch(name) == later
+    generation = deployments.get(name)["metadata"]["generation"]
+    deployments.claim_watch(name, Watch(run="run-b", renewed_at=datetime.now(UTC)))
+    assert not deployments.renew_watch(name, later)  # taken over: run-a must stop
+    deployments.release_watch(name, "run-a")  # not its record: left alone
+    assert deployments.read_watch(name).run == "run-b"
+    deployments.release_watch(name, "run-b")
+    assert deployments.read_watch(name) is None
+    assert deployments.get(name)["metadata"]["generation"] == generation  # no new rollout
+    assert not deployments.renew_watch("nope", later)

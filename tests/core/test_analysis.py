@@ -1,109 +1,196 @@
-"""Canary analysis rules, as tables over frozen samples."""
+"""Judging one check: tables over frozen observations, the binomial test, histogram quantiles,
+and the policy as untrusted input."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pytest
 
 from shipflow.core.analysis import (
-    CanaryPolicy,
-    Decision,
-    Measurement,
+    AnalysisPolicy,
+    Observation,
     Phase,
+    Quantile,
     Sample,
-    Step,
-    assess_step,
     binomial_upper_tail,
     error_measurement,
-    excess_error_p_value,
+    excess_p_value,
     measure,
-    policy_from,
+    quantile,
+    slower_than,
 )
+from shipflow.core.canary import CanaryPolicy, Step
+from shipflow.core.validation import validated
 from shipflow.errors import ConfigError
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-POLICY = CanaryPolicy()
+POLICY = AnalysisPolicy()
+INF = float("inf")
+BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, INF)
 
 
-def check(canary: Sample, baseline: Sample, policy: CanaryPolicy = POLICY) -> Measurement:
-    return measure(canary, baseline, policy, at=NOW, weight=25)
+def at(requests: float, ms: float) -> tuple[tuple[float, float], ...]:
+    """Cumulative buckets of ``requests`` observations all at ``ms``."""
+    return tuple((le, requests if ms / 1000 <= le else 0.0) for le in BOUNDS)
+
+
+def sample(requests: float, errors: float, ms: float | None = 40) -> Sample:
+    return Sample(requests=requests, errors=errors, buckets=at(requests, ms) if ms else ())
+
+
+def check(canary: Sample, baseline: Sample | None, **obs: object) -> tuple[Phase, str]:
+    values: dict = {"span_seconds": 60, "newest_sample_age_seconds": 2.0} | obs
+    m = measure(Observation(canary=canary, baseline=baseline, **values), POLICY, at=NOW, weight=25)
+    return m.phase, m.reason
 
 
 @pytest.mark.parametrize(
-    ("canary", "baseline", "phase", "words"),
+    ("canary", "baseline", "obs", "phase", "words"),
     [
-        # healthy: same error rate as stable
+        (sample(3000, 30), sample(9000, 90), {}, Phase.SUCCESSFUL, "canary error rate 1.00%"),
         (
-            Sample(requests=3000, errors=30, p99_seconds=0.1),
-            Sample(requests=9000, errors=90),
-            Phase.SUCCESSFUL,
-            "canary error rate 1.00%",
-        ),
-        # 3 x baseline with plenty of traffic: failed, with the numbers
-        (
-            Sample(requests=3000, errors=90, p99_seconds=0.1),
-            Sample(requests=9000, errors=90),
+            sample(3000, 90),
+            sample(9000, 90),
+            {},
             Phase.FAILED,
-            "canary error rate 3.00% (90/3000) vs baseline 1.00% (90/9000)",
+            "canary error rate 3.00% (90/3000) vs baseline 1.00% (90/9000) > limit 2.00%",
         ),
-        # zero-error baseline, one error in 10,000: under the floor
+        (sample(10000, 1), sample(190000, 0), {}, Phase.SUCCESSFUL, "0.01%"),
+        (sample(12, 0), sample(9000, 90), {}, Phase.INCONCLUSIVE, "too little canary traffic"),
+        (sample(0, 0, None), sample(9000, 90), {}, Phase.INCONCLUSIVE, "canary without data"),
         (
-            Sample(requests=10000, errors=1, p99_seconds=0.1),
-            Sample(requests=190000, errors=0),
-            Phase.SUCCESSFUL,
-            "0.01%",
-        ),
-        # too little traffic is never a pass
-        (
-            Sample(requests=12, errors=0, p99_seconds=0.1),
-            Sample(requests=9000, errors=90),
-            Phase.INCONCLUSIVE,
-            "too little canary traffic: 12 requests",
-        ),
-        # no traffic at all (empty vector): inconclusive
-        (
-            Sample(requests=0, errors=0),
-            Sample(requests=9000, errors=90),
-            Phase.INCONCLUSIVE,
-            "too little canary traffic: 0 requests",
-        ),
-        # slow canary
-        (
-            Sample(requests=3000, errors=0, p99_seconds=0.73),
-            Sample(requests=9000, errors=0),
+            sample(3000, 0, 730),
+            sample(9000, 0, 600),
+            {},
             Phase.FAILED,
-            "canary p99 730 ms > 500 ms",
+            "canary p99 ≈ 995 ms (between 0.5 s and 1 s) > limit 500 ms (absolute)",
         ),
-        # no latency histogram
+        (sample(3000, 0, None), sample(9000, 0), {}, Phase.INCONCLUSIVE, "no latency data"),
         (
-            Sample(requests=3000, errors=0, p99_seconds=None),
-            Sample(requests=9000, errors=0),
-            Phase.INCONCLUSIVE,
-            "no latency data",
+            sample(3000, 0, None),
+            sample(9000, 0, None),
+            {},
+            Phase.ERROR,
+            "no latency histogram for the canary or the baseline",
         ),
-        # above the threshold but on 2 errors in 60 requests: no evidence yet
         (
-            Sample(requests=60, errors=2, p99_seconds=0.1),
-            Sample(requests=9000, errors=90),
-            Phase.INCONCLUSIVE,
-            "not significant at 99%",
+            sample(3000, 0),
+            sample(20, 0),
+            {},
+            Phase.ERROR,
+            "baseline without data, 20 requests in 60 s < min_baseline_requests 50",
+        ),
+        (
+            sample(3000, 600),
+            sample(20, 0),
+            {},
+            Phase.FAILED,
+            "> limit 5.00% (absolute ceiling 5.00%)",
+        ),
+        (sample(3000, 30), None, {}, Phase.SUCCESSFUL, "canary error rate 1.00% (30/3000) ≤"),
+        (
+            sample(3000, 30),
+            sample(9000, 90),
+            {"newest_sample_age_seconds": 75.0},
+            Phase.ERROR,
+            "metrics are stale, the newest sample is 75 s old (> max_sample_age_seconds 60)",
+        ),
+        (
+            sample(0, 0, None),
+            sample(0, 0, None),
+            {"newest_sample_age_seconds": None},
+            Phase.ERROR,
+            "no series in Prometheus at all",
+        ),
+        (
+            sample(0, 0, None),
+            sample(0, 0, None),
+            {"unlabelled_requests": 1234, "version_label": "track"},
+            Phase.ERROR,
+            "the series carry no `track` label (1234 requests without it)",
         ),
     ],
 )
-def test_measure(canary: Sample, baseline: Sample, phase: Phase, words: str) -> None:
-    m = check(canary, baseline)
-    assert m.phase is phase, m.reason
-    assert words in m.reason
+def test_measure(
+    canary: Sample, baseline: Sample | None, obs: dict, phase: Phase, words: str
+) -> None:
+    got, reason = check(canary, baseline, **obs)
+    assert got is phase, reason
+    assert words in reason
+
+
+def test_the_measurements_row_says_how_coarse_each_p99_is() -> None:
+    obs = Observation(
+        span_seconds=42,
+        canary=sample(3000, 30, 730),
+        baseline=sample(9000, 90, 40),
+        newest_sample_age_seconds=1,
+    )
+    row = measure(obs, POLICY, at=NOW, weight=25).row()
+    assert row["canary p99"] == "≈ 995 ms (between 0.5 s and 1 s)"
+    assert row["baseline p99"] == "≈ 50 ms (between 0.025 s and 0.05 s)"
+    assert row["p99 limit"] == "75 ms"
+    assert row["canary errors"] == "1.00% (30/3000)"
+    assert row["error limit"] == "2.00%"
+    assert row["evidence"] == "42 s"
+    assert row["phase"] == "failed"
+
+
+def test_an_error_measurement_says_it_could_not_measure() -> None:
+    m = error_measurement(NOW, 5, "prometheus query failed (timeout after 2.5s): up")
+    assert m.phase is Phase.ERROR
+    assert m.reason.startswith("could not measure: prometheus query failed (timeout")
+    assert m.row()["canary errors"] == "-"
+
+
+@pytest.mark.parametrize(
+    ("q", "buckets", "expected"),
+    [
+        (0.99, at(100, 40), Quantile(value=0.04975, lower=0.025, upper=0.05)),
+        (0.5, ((0.1, 50.0), (0.2, 100.0), (INF, 100.0)), Quantile(value=0.1, lower=0.0, upper=0.1)),
+        (0.99, ((0.1, 0.0), (0.2, 0.0), (INF, 10.0)), Quantile(value=0.2, lower=0.2, upper=INF)),
+        (0.99, ((0.1, 5.0), (INF, 5.0)), Quantile(value=0.099, lower=0.0, upper=0.1)),
+        (0.99, ((0.1, 6.0), (0.2, 5.0), (INF, 10.0)), Quantile(value=0.2, lower=0.2, upper=INF)),
+        (0.99, (), None),
+        (0.99, ((0.1, 5.0),), None),  # no +Inf bucket
+        (0.99, ((0.1, 0.0), (INF, 0.0)), None),  # no observations
+    ],
+)
+def test_quantile_as_prometheus_interpolates_it(
+    q: float, buckets: tuple, expected: Quantile | None
+) -> None:
+    got = quantile(q, buckets)
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert got.value == pytest.approx(expected.value)
+        assert (got.lower, got.upper) == (expected.lower, expected.upper)
+
+
+@pytest.mark.parametrize(
+    ("limit", "buckets", "expected"),
+    [
+        (0.5, at(100, 600), (100.0, 100.0, 0.5)),
+        (0.5, at(100, 500), (0.0, 100.0, 0.5)),  # at the limit is not slower
+        (0.075, at(100, 70), (0.0, 100.0, 0.1)),  # between the limit and the next bound
+        (0.075, at(100, 200), (100.0, 100.0, 0.1)),
+        (9.0, at(100, 600), (0.0, 100.0, None)),  # beyond the largest finite bucket
+        (0.5, (), (0.0, 0.0, None)),
+    ],
+)
+def test_slower_than_counts_only_what_is_certainly_slower(
+    limit: float, buckets: tuple, expected: tuple
+) -> None:
+    assert slower_than(limit, buckets) == expected
 
 
 def test_p_value_is_small_only_with_evidence() -> None:
-    strong = excess_error_p_value(Sample(requests=3000, errors=90), 0.02)
-    weak = excess_error_p_value(Sample(requests=39, errors=2), 0.0189)
-    none = excess_error_p_value(Sample(requests=100, errors=0), 0.01)
-    assert strong < 1e-3
-    assert 0.1 < weak < 0.2  # 2 errors in 39 requests is not evidence against 1.89 %
-    assert none == 1.0
+    assert excess_p_value(90, 3000, 0.02) < 1e-3
+    assert 0.1 < excess_p_value(2, 39, 0.0189) < 0.2
+    assert excess_p_value(0, 100, 0.01) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -116,63 +203,27 @@ def test_p_value_is_small_only_with_evidence() -> None:
         (11, 10, 0.1, 0.0),
         (5, 100000, 0.0, 0.0),
         (150, 100000, 0.001, 1.8604062e-06),  # checked with exact decimal sums
+        (90, 10000, 0.01, 0.85489854),  # below the mean; exact fractions, as above
     ],
 )
 def test_binomial_upper_tail(k: int, n: int, p: float, expected: float) -> None:
     assert binomial_upper_tail(k, n, p) == pytest.approx(expected, rel=2e-3, abs=1e-9)
 
 
-def ms(*phases: Phase) -> list[Measurement]:
-    return [
-        Measurement(at=NOW, weight=5, phase=p, reason=f"check {i} {p.value}")
-        for i, p in enumerate(phases)
-    ]
-
-
-S, F, N, E = Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE, Phase.ERROR  # N: no verdict
-
-
-@pytest.mark.parametrize(
-    ("phases", "elapsed", "decision"),
-    [
-        ((), False, Decision.CONTINUE),
-        ((), True, Decision.CONTINUE),  # a hold with no data does not pass
-        ((S,), False, Decision.CONTINUE),
-        ((S, S), True, Decision.PASSED),
-        ((S, N), True, Decision.CONTINUE),
-        ((S, F), False, Decision.FAILED),
-        ((E, E, E), False, Decision.CONTINUE),
-        ((E, E, E, E), False, Decision.FAILED),
-        ((E, S, E, E, E), False, Decision.CONTINUE),
-        ((N, N), True, Decision.CONTINUE),
-        ((N, N, N), False, Decision.INCONCLUSIVE),
-        ((N, S, N, N), True, Decision.CONTINUE),
-    ],
-)
-def test_assess_step(phases: tuple[Phase, ...], elapsed: bool, decision: Decision) -> None:
-    assert assess_step(ms(*phases), POLICY, hold_elapsed=elapsed).decision is decision
-
-
-def test_failed_verdict_carries_the_failing_measurements_reason() -> None:
-    verdict = assess_step(ms(S, F), POLICY, hold_elapsed=False)
-    assert verdict.reason == "check 1 failed"
-
-
-def test_error_run_reason_counts_the_errors() -> None:
-    errors = [error_measurement(NOW, 25, "prometheus unreachable: connection refused")] * 4
-    verdict = assess_step(errors, POLICY, hold_elapsed=False)
-    assert verdict.decision is Decision.FAILED
-    assert (
-        verdict.reason
-        == "4 consecutive measurement errors: prometheus unreachable: connection refused"
+def test_default_ladder_and_limits() -> None:
+    policy = CanaryPolicy()
+    assert [(s.weight, s.hold_seconds) for s in policy.steps] == [(5, 600), (25, 600), (50, 900)]
+    assert (policy.max_error_ratio, policy.error_rate_floor, policy.max_error_rate) == (
+        2.0,
+        0.01,
+        0.05,
     )
-
-
-def test_default_ladder_is_5_25_50_then_100() -> None:
-    assert [(s.weight, s.hold_seconds) for s in POLICY.steps] == [(5, 600), (25, 600), (50, 900)]
-    assert POLICY.max_error_ratio == 2.0
-    assert POLICY.max_p99_seconds == 0.5
-    assert POLICY.consecutive_error_limit == 4
+    assert (policy.max_p99_seconds, policy.max_latency_ratio) == (0.5, 1.5)
+    assert (policy.failure_limit, policy.inconclusive_limit, policy.consecutive_error_limit) == (
+        0,
+        1,
+        4,
+    )
 
 
 @pytest.mark.parametrize(
@@ -188,18 +239,53 @@ def test_default_ladder_is_5_25_50_then_100() -> None:
         ({"steps": [{"weight": 0, "hold_seconds": 1}]}, "policy.steps.0.weight", "greater than 0"),
         ({"max_error_ratio": 0.5}, "policy.max_error_ratio", "greater than or equal to 1"),
         ({"on_inconclusive": "shrug"}, "policy.on_inconclusive", "'rollback' or 'pause'"),
-        ({"window_seconds": 5, "check_interval_seconds": 10}, "policy", "window_seconds (5.0)"),
+        ({"window_seconds": 60}, "policy.window_seconds", "Extra inputs are not permitted"),
+        (
+            {"error_rate_floor": 0.1, "max_error_rate": 0.05},
+            "policy",
+            "error_rate_floor (0.1) must not exceed max_error_rate (0.05)",
+        ),
     ],
 )
 def test_bad_policies_name_the_field(data: dict, field: str, words: str) -> None:
     with pytest.raises(ConfigError) as err:
-        policy_from(data)
+        validated(CanaryPolicy, data, prefix="policy")
     assert err.value.field == field
     assert words in str(err.value)
 
 
 def test_a_policy_round_trips_as_a_flow_parameter() -> None:
-    policy = CanaryPolicy(
-        steps=(Step(weight=10, hold_seconds=5),), check_interval_seconds=1, window_seconds=5
-    )
+    policy = CanaryPolicy(steps=(Step(weight=10, hold_seconds=5),), check_interval_seconds=1)
     assert CanaryPolicy.model_validate(policy.model_dump(mode="json")) == policy
+
+
+def test_nan_free_error_rate() -> None:
+    assert Sample().error_rate is None
+    assert not math.isnan(Sample(requests=3, errors=5).error_rate or 0)
+
+
+@pytest.mark.parametrize(
+    ("checks", "phase", "words"),
+    [
+        (1, Phase.FAILED, "> limit 2.00% (min(max(2 x baseline, floor 1.00%), ceiling 5.00%))"),
+        (1, Phase.FAILED, "p=0.0073"),
+        (5, Phase.SUCCESSFUL, "not significantly at 99% over 5 checks (p=0.0073 > 0.002)"),
+        (20, Phase.SUCCESSFUL, "not significantly at 99% over 20 checks (p=0.0073 > 0.0005)"),
+    ],
+)
+def test_the_steps_checks_share_its_significance(checks: int, phase: Phase, words: str) -> None:
+    obs = Observation(
+        span_seconds=60,
+        canary=sample(3000, 80),
+        baseline=sample(9000, 90),
+        newest_sample_age_seconds=1,
+    )
+    m = measure(obs, POLICY, at=NOW, weight=25, checks=checks)
+    assert m.phase is phase, m.reason
+    assert words in m.reason
+
+
+def test_a_check_belongs_to_at_least_one_check() -> None:
+    obs = Observation(span_seconds=60, canary=sample(3000, 80), newest_sample_age_seconds=1)
+    with pytest.raises(ValueError, match="checks must be at least 1, not 0"):
+        measure(obs, POLICY, at=NOW, weight=25, checks=0)

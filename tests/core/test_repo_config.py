@@ -13,7 +13,7 @@ image = { context = "services/web", repository = "registry.example.com/shop/web"
 stack = "infra/web"
 namespace = "shop"
 paths = ["services/web/", "infra/web/"]
-policy = { check_interval_seconds = 10, window_seconds = 30 }
+policy = { check_interval_seconds = 10, max_error_rate = 0.02 }
 
 [services.worker]
 image = { context = "services/worker", repository = "registry.example.com/shop/worker" }

@@ -50,9 +50,8 @@ def checkout(root: Path, base: str, registry: RegistryService, moto: Moto, names
         [services.web.policy]
         steps = [{{ weight = 25, hold_seconds = 2 }}]
         check_interval_seconds = 1
-        window_seconds = 4
         min_requests = 20
-        inconclusive_limit = 4
+        inconclusive_limit = 2
         progress_deadline_seconds = 20
         """),
     }
