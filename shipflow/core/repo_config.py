@@ -4,11 +4,13 @@
 [services.web]
 image = { context = "services/web", repository = "registry.example.com/shop/web" }
 stack = "infra/web"                  # optional: a Terraform root applied before the rollout
-strategy = "canary"                  # how the new image reaches users
+strategy = "canary"                  # canary | blue-green | rolling | feature-flag
 app = "web"                          # the Kubernetes Deployment (default: the service name)
 namespace = "shop"
 router = { kind = "gateway" }
-policy = { check_interval_seconds = 30 }
+policy = { check_interval_seconds = 30 }   # the named strategy's policy, checked field by field
+slo = { objective = 0.999 }          # optional: no deployment while the error budget is spent
+flags = { config_map = "flags" }     # feature-flag: where the flagd definition is written
 ```
 """
 
@@ -18,9 +20,19 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shipflow.core.canary import CanaryPolicy
+from shipflow.core.flags import FlagLocation
+from shipflow.core.slo import SLO
+from shipflow.core.strategies import (
+    POLICIES,
+    STRATEGY_NAMES,
+    BlueGreenPolicy,
+    FeatureFlagPolicy,
+    RollingPolicy,
+    StrategyName,
+)
 from shipflow.core.validation import validated
 from shipflow.errors import ConfigError
 
@@ -40,19 +52,45 @@ class RouterConfig(BaseModel):
     name: str | None = None
 
 
+Policy = CanaryPolicy | BlueGreenPolicy | RollingPolicy | FeatureFlagPolicy
+
+
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     image: ImageSpec
     stack: str | None = None
-    strategy: Literal["canary"] = "canary"
+    strategy: StrategyName = "canary"
     app: str | None = None
     namespace: str = "default"
     router: RouterConfig = RouterConfig()
-    policy: CanaryPolicy = CanaryPolicy()
+    policy: Policy = Field(
+        default_factory=CanaryPolicy, description="The strategy's policy (default: its defaults)."
+    )
+    slo: SLO | None = None
+    flags: FlagLocation | None = None
     paths: tuple[str, ...] = Field(
         default=(), description="Release only when a changed path starts with one of these."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_of_the_strategy(cls, data: Any) -> Any:
+        """The policy block is read as the named strategy's policy (the default one if absent);
+        parse_repo_config has already named any bad field in it."""
+        if isinstance(data, dict):
+            strategy = data.get("strategy", "canary")
+            model = POLICIES.get(strategy) if isinstance(strategy, str) else None
+            raw = data.get("policy")
+            if model is not None and not isinstance(raw, model):
+                data = {**data, "policy": model.model_validate(raw or {})}
+        return data
+
+    @model_validator(mode="after")
+    def _flags_for_feature_flags(self) -> ServiceConfig:
+        if self.strategy == "feature-flag" and self.flags is None:
+            raise ValueError("strategy feature-flag needs flags = { config_map = ... } or file")
+        return self
 
 
 class Selection(BaseModel):
@@ -104,4 +142,20 @@ def parse_repo_config(text: str) -> RepoConfig:
         raise ConfigError("shipflow.toml", f"not valid TOML: {exc}") from None
     if not data.get("services"):
         raise ConfigError("services", "shipflow.toml declares no [services.<name>] table")
+    services = data["services"]
+    if isinstance(services, dict):
+        for name, service in services.items():
+            if not isinstance(service, dict):
+                continue
+            strategy = service.get("strategy", "canary")
+            if strategy not in POLICIES:
+                allowed = ", ".join(repr(s) for s in STRATEGY_NAMES)
+                raise ConfigError(
+                    f"services.{name}.strategy", f"{strategy!r} is not one of {allowed}"
+                )
+            # Field by field against the named strategy's policy, so a field of another
+            # strategy's policy is named as unknown here, not silently ignored.
+            validated(
+                POLICIES[strategy], service.get("policy") or {}, prefix=f"services.{name}.policy"
+            )
     return validated(RepoConfig, data)
