@@ -8,6 +8,7 @@ strategy is judged by the same rules and reads the same PromQL.
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from shipflow.adapters.kubernetes import ClusterTarget, Deployments, RouterSpec,
 from shipflow.adapters.kubernetes.rolling import restore_template, start_rolling_update
 from shipflow.adapters.kubernetes.services import Services
 from shipflow.adapters.prometheus import MetricsTarget
+from shipflow.adapters.waiting import Timeout, poll_until
 from shipflow.core.analysis import AnalysisPolicy, Measurement
 from shipflow.core.flags import flag_fraction, set_fraction
 from shipflow.core.names import slug
@@ -243,6 +245,15 @@ def rollback_rolling_update(
     """apps/v1 has no rollback: the previous pod template is written back and rolls out."""
     deployments = target.deployments()
     restore_template(deployments, target.app, template)
+    # The failed rollout's ProgressDeadlineExceeded stays in the status until the controller
+    # has seen the restored template: judge only a status of the restored generation.
+    generation = int(deployments.get(target.app)["metadata"].get("generation", 0))
+    with suppress(Timeout):  # then wait_ready says what the rollout looks like
+        poll_until(
+            lambda: deployments.status(target.app).observed_generation >= generation,
+            timeout=deadline,
+            interval=0.25,
+        )
     deployments.wait_ready(target.app, deadline)
     get_run_logger().warning("Rolled back %s (%s): %s", target.app, outcome, reason)
     emit(
