@@ -22,7 +22,9 @@ from shipflow.cli import (
     dockerfile,
     doctor,
     drift,
+    lint,
     pipeline,
+    plan,
     sandbox,
     scaffold,
     terraform,
@@ -31,7 +33,19 @@ from shipflow.cli import (
 from shipflow.cli._app import EXIT_OK, EXIT_USAGE, app, err
 
 __all__ = ["app", "main"]
-_COMMANDS = (demo, dockerfile, doctor, drift, pipeline, sandbox, scaffold, terraform, webhook)
+_COMMANDS = (
+    demo,
+    dockerfile,
+    doctor,
+    drift,
+    lint,
+    pipeline,
+    plan,
+    sandbox,
+    scaffold,
+    terraform,
+    webhook,
+)
 
 
 def main() -> None:

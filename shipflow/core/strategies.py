@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from shipflow.core.analysis import AnalysisPolicy
 from shipflow.core.canary import DEFAULT_STEPS, CanaryPolicy, Step
@@ -129,15 +129,3 @@ def version_for(image: str) -> str:
         value = last.partition(":")[2] or "latest"
     value = _LABEL_VALUE.sub("-", value)[:63].strip("-_.")
     return value or "unknown"
-
-
-class RolloutPlan(BaseModel):
-    """What a strategy will do, in numbers a team weighs before choosing it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    strategy: StrategyName
-    cost_multiplier: float
-    steps: tuple[str, ...]
-    expected_promote_seconds: float
-    worst_rollback_seconds: float

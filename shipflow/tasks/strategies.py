@@ -8,8 +8,8 @@ strategy is judged by the same rules and reads the same PromQL.
 from __future__ import annotations
 
 import json
-from contextlib import suppress
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
