@@ -31,6 +31,7 @@ from shipflow.core.steps import (
     Rollback,
     StepState,
     next_action,
+    shared_checks,
 )
 from shipflow.core.watch import DEFAULT_TTL_SECONDS, Watch
 from shipflow.errors import ConcurrencyBusy, KubernetesError
@@ -251,7 +252,8 @@ def _run_step(
         if lost.is_set():
             return None
         elapsed = time.monotonic() - started
-        m = measure_canary(canary, policy, weight, state.evidence_span(elapsed), alone)
+        span, checks = state.evidence_span(elapsed), shared_checks(state, policy)
+        m = measure_canary(canary, policy, weight, span, alone, checks)
         state, action = next_action(state, m, policy, elapsed)
         history.append(m)
         publish_measurements(canary, history)
