@@ -140,9 +140,10 @@ def rolling(
         try:
             during = watch_step(
                 f"Rollout of {new}",
-                lambda span: measure_version(target, policy, new, old, 0, span),
+                lambda span, checks: measure_version(target, policy, new, old, 0, span, checks),
                 policy,
-                deadline * 2,  # the step ends when the rollout does (progress), not on a hold
+                # the step ends when the rollout does (progress), or past the deadline
+                deadline + policy.check_interval_seconds,
                 history,
                 publish,
                 until=progress,
@@ -152,7 +153,9 @@ def rolling(
             if policy.hold_seconds:
                 after = watch_step(
                     f"Analysis of {new} at 100 %",
-                    lambda span: measure_version(target, policy, new, None, 100, span),
+                    lambda span, checks: measure_version(
+                        target, policy, new, None, 100, span, checks
+                    ),
                     policy,
                     policy.hold_seconds,
                     history,

@@ -11,9 +11,18 @@ from collections.abc import Callable
 from prefect import get_run_logger
 
 from shipflow.core.analysis import AnalysisPolicy, Measurement
-from shipflow.core.steps import AskHuman, Continue, Extend, Pass, Rollback, StepState, next_action
+from shipflow.core.steps import (
+    AskHuman,
+    Continue,
+    Extend,
+    Pass,
+    Rollback,
+    StepState,
+    next_action,
+    shared_checks,
+)
 
-Measure = Callable[[float], Measurement]  # evidence span in seconds -> one check
+Measure = Callable[[float, int], Measurement]  # (evidence span s, checks sharing it) -> check
 Until = Callable[[float], Pass | Rollback | None]  # elapsed -> end the step early, or None
 
 
@@ -41,7 +50,8 @@ def watch_step(
             log = logger.info if isinstance(early, Pass) else logger.error
             log("%s: %s", what, early.reason)
             return early
-        m = measure(state.evidence_span(elapsed))
+        # the step's checks share its significance, as the canary's do
+        m = measure(state.evidence_span(elapsed), shared_checks(state, policy))
         state, action = next_action(state, m, policy, elapsed)
         history.append(m)
         publish(history)

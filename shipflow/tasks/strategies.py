@@ -78,11 +78,19 @@ class Target:
 
 
 def measure_version(
-    target: Target, policy: AnalysisPolicy, new: str, old: str | None, weight: int, span: float
+    target: Target,
+    policy: AnalysisPolicy,
+    new: str,
+    old: str | None,
+    weight: int,
+    span: float,
+    checks: int = 1,
 ) -> Measurement:
-    """One check of version ``new`` against ``old`` (None: ``new`` alone, absolute limits)."""
+    """One check of version ``new`` against ``old`` (None: ``new`` alone, absolute limits), one
+    of the step's ``checks`` that share its significance."""
     canary = target.comparing(new, old)
-    return measure_canary(canary, policy, weight, span, alone=new if old is None else None)
+    alone = new if old is None else None
+    return measure_canary(canary, policy, weight, span, alone, checks)
 
 
 @shipflow_task(name="publish_measurements")
