@@ -47,8 +47,11 @@ def start_rolling_update(
     RollingUpdate strategy and a progress deadline, in one patch. Returns the previous pod
     template, also recorded on the Deployment."""
     obj = deployments.get(name)
-    previous: dict[str, Any] = copy.deepcopy(obj["spec"]["template"])
-    template = copy.deepcopy(previous)
+    # A template already recorded is the last one before shipflow changed it (a retry of this
+    # very patch, or a run that died before restoring it): never record our own over it.
+    recorded = _recorded(obj)
+    previous: dict[str, Any] = recorded or copy.deepcopy(obj["spec"]["template"])
+    template = copy.deepcopy(obj["spec"]["template"])
     containers = template.get("spec", {}).get("containers") or []
     if not containers:
         raise ConfigError("container", f"Deployment {name} has no containers")
@@ -86,7 +89,11 @@ def start_rolling_update(
 
 def recorded_template(deployments: Deployments, name: str) -> dict[str, Any] | None:
     """The pod template recorded before the rolling update in progress, or None."""
-    notes = deployments.get(name).get("metadata", {}).get("annotations") or {}
+    return _recorded(deployments.get(name))
+
+
+def _recorded(obj: dict[str, Any]) -> dict[str, Any] | None:
+    notes = obj.get("metadata", {}).get("annotations") or {}
     raw = notes.get(PREVIOUS_TEMPLATE)
     try:
         value = json.loads(raw) if raw else None

@@ -78,7 +78,9 @@ class Services:
             {"op": "replace", "path": "/spec/selector", "value": selector},
         ]
         notes = obj["metadata"].get("annotations")
-        if remember:
+        if remember and notes and PREVIOUS_SELECTOR in notes:
+            pass  # already recorded (a retry of this switch): the first record is the old one
+        elif remember:
             if notes is None:
                 ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
             old = json.dumps(obj.get("spec", {}).get("selector") or {}, sort_keys=True)
