@@ -44,6 +44,16 @@ class Settings(BaseSettings):
         default=None, description="buildah --storage-driver (e.g. vfs where overlay cannot run)."
     )
     registry_tls: bool = Field(default=True, description="Talk to registries over HTTPS.")
+    registry_credentials_block: str | None = Field(
+        default=None,
+        description='Prefect Secret block with {"username", "password"} for image pushes.',
+    )
+    git_credentials_block: str | None = Field(
+        default=None,
+        description="Prefect Secret block with a token, or {username, password}, for git "
+        "fetches over HTTPS (default: the worker's own git configuration).",
+    )
+    git_timeout: float = Field(default=600.0, gt=0, description="Seconds per git command.")
     prometheus_url: str = Field(
         default="http://127.0.0.1:9090", description="Where the canary analysis queries."
     )

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Sequence
-from typing import Any, Literal
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shipflow.core.canary import CanaryPolicy
 from shipflow.core.flags import FlagLocation
@@ -36,12 +37,23 @@ from shipflow.core.validation import validated
 from shipflow.errors import ConfigError
 
 
+def _inside(path: str) -> str:
+    """A path inside the repository: relative, and never climbing out with ``..``."""
+    parts = PurePosixPath(path).parts
+    if not path or path.startswith(("/", "\\")) or ".." in parts or ":" in path:
+        raise ValueError(f"{path!r} must be a relative path inside the repository, without '..'")
+    return path
+
+
+RepoPath = Annotated[str, AfterValidator(_inside)]
+
+
 class ImageSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    context: str
+    context: RepoPath
     repository: str
-    dockerfile: str = "Dockerfile"
+    dockerfile: RepoPath = "Dockerfile"
 
 
 class RouterConfig(BaseModel):
@@ -58,7 +70,7 @@ class ServiceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     image: ImageSpec
-    stack: str | None = None
+    stack: RepoPath | None = None
     strategy: StrategyName = "canary"
     app: str | None = None
     namespace: str = "default"
