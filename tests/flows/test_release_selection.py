@@ -4,21 +4,22 @@
 from __future__ import annotations
 
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
 
 from shipflow.flows.release import release
+from tests.harness.gitrepo import Repo, make_repo
 from tests.harness.prefect_api import artifacts
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-def checkout(root: Path) -> Path:
-    """Two services with path filters and no Dockerfile: a build fails at once."""
-    (root / "shipflow.toml").write_text(
-        textwrap.dedent("""\
+def two_services(root: Path) -> tuple[Repo, str]:
+    """A repository whose one commit has two services with path filters and no Dockerfile (a
+    build fails at once); the repository and the commit's sha."""
+    repo = make_repo(root)
+    toml = textwrap.dedent("""\
         [services.api]
         image = { context = "services/api", repository = "registry.example.com/shop/api" }
         paths = ["services/api/"]
@@ -27,32 +28,31 @@ def checkout(root: Path) -> Path:
         image = { context = "services/web", repository = "registry.example.com/shop/web" }
         paths = ["services/web/"]
         """)
-    )
-    return root
+    return repo, repo.commit({"shipflow.toml": toml}, "two services")
 
 
 def test_paths_that_touch_no_service_release_nothing(tmp_path: Path) -> None:
-    sha = uuid.uuid4().hex + "0" * 8
+    repo, sha = two_services(tmp_path)
     state = release(
         repo="shop/x",
         sha=sha,
-        checkout=str(checkout(tmp_path)),
+        clone_url=repo.url,
         changed_paths=["docs/readme.md"],
         return_state=True,
     )
     assert state.is_completed(), state.message
-    assert state.message == f"released {sha[:12]} of shop/x: no service affected"
+    assert state.message == f"nothing released for {sha[:12]} of shop/x: no service affected"
 
 
 @pytest.mark.parametrize("changed_paths", [None, []])
 def test_paths_unknown_release_every_service_and_say_so(
     tmp_path: Path, changed_paths: list[str] | None
 ) -> None:
-    sha = uuid.uuid4().hex + "0" * 8
+    repo, sha = two_services(tmp_path)
     state = release(
         repo="shop/x",
         sha=sha,
-        checkout=str(checkout(tmp_path)),
+        clone_url=repo.url,
         changed_paths=changed_paths,
         return_state=True,
     )
