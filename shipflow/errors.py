@@ -5,7 +5,8 @@
     ShipflowError
      ├── ConfigError(field, problem)       bad input: names the field and the allowed values
      ├── PolicyViolation                   input is well-formed but a policy refuses it
-     │    └── StalePlanError               the approved plan no longer matches file or state
+     │    ├── StalePlanError               the approved plan no longer matches file or state
+     │    └── ErrorBudgetSpent             the SLO gate refuses a deployment (budget numbers)
      ├── ConcurrencyBusy                   another run holds the slot (one apply per stack, …)
      ├── WebhookRejected(status, reason)   a webhook request refused, with its HTTP status
      ├── WebhookIgnored(reason)            a valid webhook that is not a merge (202, no event)
@@ -58,6 +59,11 @@ class PolicyViolation(ShipflowError):
 
 class StalePlanError(PolicyViolation):
     """The plan that was approved is not the plan (or the state) that would be applied."""
+
+
+class ErrorBudgetSpent(PolicyViolation):
+    """The SLO gate refuses to deploy: the error budget is spent (or cannot be read); the
+    message carries the budget numbers."""
 
 
 class ConcurrencyBusy(ShipflowError):

@@ -4,11 +4,13 @@
 [services.web]
 image = { context = "services/web", repository = "registry.example.com/shop/web" }
 stack = "infra/web"                  # optional: a Terraform root applied before the rollout
-strategy = "canary"                  # how the new image reaches users
+strategy = "canary"                  # canary | blue-green | rolling | feature-flag
 app = "web"                          # the Kubernetes Deployment (default: the service name)
 namespace = "shop"
 router = { kind = "gateway" }
-policy = { check_interval_seconds = 30 }
+policy = { check_interval_seconds = 30 }   # the named strategy's policy, checked field by field
+slo = { objective = 0.999 }          # optional: no deployment while the error budget is spent
+flags = { config_map = "flags" }     # feature-flag: where the flagd definition is written
 ```
 """
 
@@ -19,9 +21,18 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shipflow.core.canary import CanaryPolicy
+from shipflow.core.flags import FlagLocation
+from shipflow.core.slo import SLO
+from shipflow.core.strategies import (
+    POLICIES,
+    BlueGreenPolicy,
+    FeatureFlagPolicy,
+    RollingPolicy,
+    StrategyName,
+)
 from shipflow.core.validation import validated
 from shipflow.errors import ConfigError
 
@@ -52,19 +63,45 @@ class RouterConfig(BaseModel):
     name: str | None = None
 
 
+Policy = CanaryPolicy | BlueGreenPolicy | RollingPolicy | FeatureFlagPolicy
+
+
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     image: ImageSpec
     stack: RepoPath | None = None
-    strategy: Literal["canary"] = "canary"
+    strategy: StrategyName = "canary"
     app: str | None = None
     namespace: str = "default"
     router: RouterConfig = RouterConfig()
-    policy: CanaryPolicy = CanaryPolicy()
+    policy: Policy = Field(
+        default_factory=CanaryPolicy, description="The strategy's policy (default: its defaults)."
+    )
+    slo: SLO | None = None
+    flags: FlagLocation | None = None
     paths: tuple[str, ...] = Field(
         default=(), description="Release only when a changed path starts with one of these."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_of_the_strategy(cls, data: Any) -> Any:
+        """The policy block is read as the named strategy's policy (the default one if absent);
+        parse_repo_config has already named any bad field in it."""
+        if isinstance(data, dict):
+            strategy = data.get("strategy", "canary")
+            model = POLICIES.get(strategy) if isinstance(strategy, str) else None
+            raw = data.get("policy")
+            if model is not None and not isinstance(raw, model):
+                data = {**data, "policy": model.model_validate(raw or {})}
+        return data
+
+    @model_validator(mode="after")
+    def _flags_for_feature_flags(self) -> ServiceConfig:
+        if self.strategy == "feature-flag" and self.flags is None:
+            raise ValueError("strategy feature-flag needs flags = { config_map = ... } or file")
+        return self
 
 
 class Selection(BaseModel):
@@ -116,4 +153,17 @@ def parse_repo_config(text: str) -> RepoConfig:
         raise ConfigError("shipflow.toml", f"not valid TOML: {exc}") from None
     if not data.get("services"):
         raise ConfigError("services", "shipflow.toml declares no [services.<name>] table")
+    services = data["services"]
+    if isinstance(services, dict):
+        for name, service in services.items():
+            if not isinstance(service, dict):
+                continue
+            strategy = service.get("strategy", "canary")
+            if not isinstance(strategy, str) or strategy not in POLICIES:
+                continue  # the model names the field, after the ones before it
+            # Field by field against the named strategy's policy, so a field of another
+            # strategy's policy is named as unknown here, not silently ignored.
+            validated(
+                POLICIES[strategy], service.get("policy") or {}, prefix=f"services.{name}.policy"
+            )
     return validated(RepoConfig, data)

@@ -22,6 +22,7 @@ from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.core.analysis import Measurement
 from shipflow.core.canary import CanaryPolicy
+from shipflow.core.slo import SLO, BudgetOverride
 from shipflow.core.steps import (
     AskHuman,
     Continue,
@@ -52,6 +53,7 @@ from shipflow.tasks.canary import (
     wait_canary_ready,
 )
 from shipflow.tasks.common import emit, ensure_limit, flush_events, hold_limit
+from shipflow.tasks.slo import gate
 
 # A slot held by a run that died is freed when its lease expires (Prefect's shortest lease,
 # 60 s) and the server's repossessor next runs (every 15 s by default).
@@ -123,6 +125,8 @@ def promote_canary(
     router: RouterSpec | None = None,
     metrics: MetricsTarget | None = None,
     container: str | None = None,
+    slo: SLO | None = None,
+    budget_override: BudgetOverride | None = None,
 ) -> State[Any]:
     """Promote ``image`` to the stable Deployment ``app`` through a canary ladder.
 
@@ -142,10 +146,13 @@ def promote_canary(
         router: How traffic is split (gateway, istio, nginx, replicas).
         metrics: Prometheus, labels and metric names; default SHIPFLOW_PROMETHEUS_URL and app.
         container: The container that gets the image (default: the first).
+        slo: With an SLO, nothing starts while its error budget is spent.
+        budget_override: Deploy although the budget is spent (who approved it, recorded).
     """
     logger = get_run_logger()
     policy = policy or CanaryPolicy()
     canary = _canary_from(app, image, cluster, router, metrics, container)
+    gate(canary.metrics, slo, budget_override, namespace=canary.cluster.namespace)
     found, what = take_back_unwatched(canary)
     if found == "taken":
         logger.warning("%s", what)

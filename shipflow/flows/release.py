@@ -13,16 +13,23 @@ from prefect.settings import PREFECT_UI_URL
 from prefect.states import Completed, Failed
 
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
+from shipflow.adapters.prometheus import MetricsTarget
+from shipflow.core.canary import CanaryPolicy
 from shipflow.core.commits import parse_sha
 from shipflow.core.repo_config import ServiceConfig, parse_repo_config
-from shipflow.errors import ConfigError
+from shipflow.core.strategies import BlueGreenPolicy, FeatureFlagPolicy, RollingPolicy
+from shipflow.errors import ConfigError, ErrorBudgetSpent
+from shipflow.flows.blue_green import blue_green
 from shipflow.flows.build_and_push import build_and_push
 from shipflow.flows.crashes import explain_lost_worker
+from shipflow.flows.feature_flag import ramp_feature_flag
 from shipflow.flows.promote_canary import promote_canary
+from shipflow.flows.rolling import rolling
 from shipflow.flows.terraform_release import terraform_release
 from shipflow.settings import load_settings
 from shipflow.tasks.git import commit_worktree
 from shipflow.tasks.release import claim_release, finish_release, publish_release
+from shipflow.tasks.slo import gate
 
 
 def _link(state: State[Any]) -> str:
@@ -32,18 +39,65 @@ def _link(state: State[Any]) -> str:
 
 
 def _canary(name: str, service: ServiceConfig, image: str) -> State[Any]:
+    assert isinstance(service.policy, CanaryPolicy)
     return promote_canary(
         app=service.app or name,
         image=image,
         policy=service.policy,
         cluster=ClusterTarget(namespace=service.namespace),
         router=RouterSpec(kind=service.router.kind, name=service.router.name),
+        slo=service.slo,
         return_state=True,
     )
 
 
-# How a new image reaches users, by `strategy` in shipflow.toml (blue-green, rolling: later).
-STRATEGIES: dict[str, Callable[[str, ServiceConfig, str], State[Any]]] = {"canary": _canary}
+def _blue_green(name: str, service: ServiceConfig, image: str) -> State[Any]:
+    assert isinstance(service.policy, BlueGreenPolicy)
+    return blue_green(
+        app=service.app or name,
+        image=image,
+        policy=service.policy,
+        cluster=ClusterTarget(namespace=service.namespace),
+        slo=service.slo,
+        return_state=True,
+    )
+
+
+def _rolling(name: str, service: ServiceConfig, image: str) -> State[Any]:
+    return rolling(
+        app=service.app or name,
+        image=image,
+        policy=service.policy if isinstance(service.policy, RollingPolicy) else None,
+        cluster=ClusterTarget(namespace=service.namespace),
+        slo=service.slo,
+        return_state=True,
+    )
+
+
+def _feature_flag(name: str, service: ServiceConfig, image: str) -> State[Any]:
+    """The image rolls out with the flag off (every user runs it, nobody sees the feature),
+    then the flag ramps up the ladder."""
+    assert isinstance(service.policy, FeatureFlagPolicy)
+    assert service.flags is not None
+    rolled = _rolling(name, service, image)
+    if not rolled.is_completed():
+        return rolled
+    return ramp_feature_flag(
+        app=service.app or name,
+        flags=service.flags,
+        policy=service.policy,
+        cluster=ClusterTarget(namespace=service.namespace),
+        return_state=True,
+    )
+
+
+# How a new image reaches users, by `strategy` in shipflow.toml.
+STRATEGIES: dict[str, Callable[[str, ServiceConfig, str], State[Any]]] = {
+    "canary": _canary,
+    "blue-green": _blue_green,
+    "rolling": _rolling,
+    "feature-flag": _feature_flag,
+}
 
 
 @flow(name="release", on_crashed=[explain_lost_worker])
@@ -58,11 +112,12 @@ def release(
     auto_approve: bool = False,
 ) -> State[Any]:
     """Release commit ``sha`` of ``repo``: fetch exactly that commit into a directory of this
-    run's own, then for each service in its ``shipflow.toml`` that the merge touched,
-    build_and_push → terraform_release (if it has a stack, with the approval pause) → the
-    service's rollout strategy with the image's digest. Each stage is a subflow; the first
-    stage that does not complete stops the chain with its reason. A commit already released
-    (or being released by a live run) for a service is not released again.
+    run's own, then for each service in its ``shipflow.toml`` that the merge touched, the SLO
+    gate (a service whose error budget is spent is not released) → build_and_push →
+    terraform_release (if it has a stack, with the approval pause) → the service's rollout
+    strategy with the image's digest. Each stage is a subflow; the first stage that does not
+    complete stops the chain with its reason. A commit already released (or being released by
+    a live run) for a service is not released again.
 
     Args:
         repo: ``owner/name``, as in the merge event.
@@ -171,6 +226,21 @@ def _release_service(
         return f"{name}: {stage} {state.type.value.lower()}: {state.message}"
 
     try:
+        if service.slo is not None:
+            try:
+                verdict = gate(
+                    MetricsTarget(app=service.app or name),
+                    service.slo,
+                    None,
+                    namespace=service.namespace,
+                )
+            except ErrorBudgetSpent as exc:
+                rows.append(
+                    {"service": name, "stage": "slo_gate", "state": "refused", "detail": str(exc)}
+                )
+                return f"{name}: slo_gate refused: {exc}"
+            detail = verdict.reason if verdict else ""
+            rows.append({"service": name, "stage": "slo_gate", "state": "passed", "detail": detail})
         image = build_and_push(
             context=str(root / service.image.context),
             repository=service.image.repository,

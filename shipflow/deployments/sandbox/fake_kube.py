@@ -24,7 +24,10 @@ plain JSON), Pods/ReplicaSets (the controller writes Deployment status directly)
 collection, finalizers, and persistence across restarts.
 
 Control endpoints for tests (not Kubernetes API): ``POST /fake/fail-rollout`` and
-``POST /fake/heal-rollout`` with ``{"namespace": ..., "name": ...}``; ``GET /fake/requests``
+``POST /fake/heal-rollout`` with ``{"namespace": ..., "name": ...}``; ``POST /fake/fail-image``
+with ``{"image": ...}`` (any rollout of a pod template holding it fails);
+``POST /fake/slow-rollout`` with ``{"namespace", "name", "seconds"}`` (its rollouts take that
+long, updatedReplicas rising on the way, as a rolling update does); ``GET /fake/requests``
 lists the requests seen (method, path, content type), to check what the client sent.
 """
 
@@ -213,6 +216,8 @@ class Store:
         self.events: list[tuple[int, str, str, str, dict[str, Any]]] = []  # rv, plural, ns, type
         self.revision = 0
         self.failing: set[tuple[str, str]] = set()
+        self.failing_images: set[str] = set()  # a pod template holding one never gets ready
+        self.slow: dict[tuple[str, str], float] = {}  # rollouts that take this many seconds
         self.requests: list[dict[str, str]] = []
         self.faults: list[Fault] = []
 
@@ -426,21 +431,54 @@ class FakeKube:
                     gen = obj["metadata"]["generation"]
                     status = obj.get("status", {})
                     replicas = obj["spec"].get("replicas", 1)
+                    images = {
+                        c.get("image")
+                        for c in obj["spec"].get("template", {}).get("spec", {}).get("containers")
+                        or []
+                    }
+                    failing = (ns, name) in self.store.failing or bool(
+                        images & self.store.failing_images
+                    )
                     done = (
                         status.get("observedGeneration") == gen
                         and status.get("availableReplicas", 0) == replicas
+                        and status.get("updatedReplicas", 0) == replicas
                         and status.get("replicas") == replicas
                     )
-                    if done and (ns, name) not in self.store.failing:
+                    if done and not failing:
                         pending.pop((ns, name), None)
                         continue
                     seen_gen, since = pending.setdefault((ns, name), (gen, now))
                     if seen_gen != gen:
                         pending[(ns, name)] = (gen, now)
                         continue
+                    slow = self.store.slow.get((ns, name), 0.0)
+                    if slow and not failing and now - since < slow:
+                        # A rolling update in progress: new pods replace old ones one by one.
+                        updated = int(replicas * (now - since) / slow)
+                        progress = {
+                            "observedGeneration": gen,
+                            "replicas": replicas,
+                            "updatedReplicas": updated,
+                            "readyReplicas": replicas,
+                            "availableReplicas": replicas,
+                            "conditions": [
+                                {
+                                    "type": "Progressing",
+                                    "status": "True",
+                                    "reason": "ReplicaSetUpdated",
+                                    "message": f'ReplicaSet "{name}" is progressing.',
+                                }
+                            ],
+                        }
+                        if status != progress:
+                            self._store(
+                                "deployments", ns, name, obj, {"status": progress}, "status"
+                            )
+                        continue
                     if now - since < self.rollout_delay:
                         continue
-                    if (ns, name) in self.store.failing:
+                    if failing:
                         new_status = {
                             "observedGeneration": gen,
                             "replicas": replicas,
@@ -706,12 +744,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, list(store.requests))
             return
         body = self._body()
-        key = (body["namespace"], body["name"])
         with store.lock:
-            if path == "/fake/fail-rollout":
-                store.failing.add(key)
+            if path == "/fake/fail-image":
+                store.failing_images.add(body["image"])
+            elif path == "/fake/slow-rollout":
+                store.slow[(body["namespace"], body["name"])] = float(body["seconds"])
+            elif path == "/fake/fail-rollout":
+                store.failing.add((body["namespace"], body["name"]))
             elif path == "/fake/heal-rollout":
-                store.failing.discard(key)
+                store.failing.discard((body["namespace"], body["name"]))
             else:
                 raise ApiError(404, "NotFound", path)
         self._json(200, {"ok": True})

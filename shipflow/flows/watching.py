@@ -1,0 +1,71 @@
+"""The loop every strategy's step runs: sleep a check interval → measure → act on
+:func:`shipflow.core.steps.next_action`. The flow only sleeps, measures and acts; the decision
+is the core's state machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prefect import get_run_logger
+
+from shipflow.core.analysis import AnalysisPolicy, Measurement
+from shipflow.core.steps import (
+    AskHuman,
+    Continue,
+    Extend,
+    Pass,
+    Rollback,
+    StepState,
+    next_action,
+    shared_checks,
+)
+
+Measure = Callable[[float, int], Measurement]  # (evidence span s, checks sharing it) -> check
+Until = Callable[[float], Pass | Rollback | None]  # elapsed -> end the step early, or None
+
+
+def watch_step(
+    what: str,
+    measure: Measure,
+    policy: AnalysisPolicy,
+    hold: float,
+    history: list[Measurement],
+    publish: Callable[[list[Measurement]], None],
+    until: Until | None = None,
+) -> Pass | Rollback:
+    """Watch one step for ``hold`` seconds (or until ``until`` ends it), a check every check
+    interval. Ends with Pass, or Rollback with the outcome and reason. Beyond the
+    inconclusive limit these strategies roll back (only the canary pauses for a human)."""
+    logger = get_run_logger()
+    state = StepState.start(hold)
+    started = time.monotonic()
+    due = started
+    while True:
+        due = max(due + policy.check_interval_seconds, time.monotonic())
+        time.sleep(max(0.0, due - time.monotonic()))
+        elapsed = time.monotonic() - started
+        if until is not None and (early := until(elapsed)) is not None:
+            log = logger.info if isinstance(early, Pass) else logger.error
+            log("%s: %s", what, early.reason)
+            return early
+        # the step's checks share its significance, as the canary's do
+        m = measure(state.evidence_span(elapsed), shared_checks(state, policy))
+        state, action = next_action(state, m, policy, elapsed)
+        history.append(m)
+        publish(history)
+        match action:
+            case Continue():
+                continue
+            case Extend(reason=reason):
+                logger.warning("%s: extending the hold: %s", what, reason)
+            case Pass(reason=reason):
+                logger.info("%s passed: %s", what, reason)
+                return action
+            case Rollback(outcome=outcome, reason=reason):
+                logger.error("%s %s: %s", what, outcome, reason)
+                return action
+            case AskHuman(reason=reason):
+                logger.error("%s inconclusive: %s", what, reason)
+                return Rollback("inconclusive", reason)
