@@ -402,7 +402,16 @@ def test_release_of_exactly_the_merged_commit_survives_a_dead_worker(
             if r["state"]["type"] == "CRASHED"
         ]
         message = api.run(run["id"])["state"]["message"]
-        reconcile = api.deployment_runs("reconcile-canary")
+        # Traffic is back inside the reconcile run, before it ends: wait for its end.
+        reconcile = wait_for(
+            lambda: [
+                r
+                for r in api.deployment_runs("reconcile-canary")
+                if r["state"]["type"] == "COMPLETED"
+            ],
+            60,
+            "reconcile-canary to complete",
+        )
         # The killed run could not remove its checkout; the next release removes it.
         left = list(Path(tempfile.gettempdir()).glob(f"shipflow-run-{run['id']}-*"))
 
