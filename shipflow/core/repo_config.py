@@ -8,6 +8,7 @@ strategy = "canary"                  # how the new image reaches users
 app = "web"                          # the Kubernetes Deployment (default: the service name)
 namespace = "shop"
 router = { kind = "gateway" }
+target = "kubernetes"                # or "local": processes behind HAProxy (the sandbox)
 policy = { check_interval_seconds = 30 }
 ```
 """
@@ -46,6 +47,10 @@ class ServiceConfig(BaseModel):
     image: ImageSpec
     stack: str | None = None
     strategy: Literal["canary"] = "canary"
+    target: Literal["kubernetes", "local"] = Field(
+        default="kubernetes",
+        description="Where the app runs: Kubernetes, or local processes behind HAProxy.",
+    )
     app: str | None = None
     namespace: str = "default"
     router: RouterConfig = RouterConfig()

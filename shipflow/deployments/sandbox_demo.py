@@ -50,7 +50,7 @@ CONFIG = """\
 app = "{app}"
 image = {{ context = "services/web", repository = "{registry}/shop/web" }}
 stack = "{stack}"
-namespace = "{namespace}"
+target = "local"
 paths = ["services/web/", "{stack}/"]
 
 [services.{service}.policy]
@@ -118,8 +118,8 @@ def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> Sandb
             )
         repo = _write_repository(sandbox, base)
         say(
-            "no container can run on this machine: the canary's users are simulated from the "
-            "route's weights; the image is still built, scanned and pushed"
+            "no container can run on this machine: each version runs as a local process (with "
+            "its image's ENV) behind HAProxy; the image is still built, scanned and pushed"
         )
         for title, fault in (
             ("merge 1: version 2", 0.0),
@@ -129,7 +129,6 @@ def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> Sandb
             current[:] = [release]
             result.releases.append(release)
             _edit(repo, title, fault)
-            _set_canary_fault(sandbox, fault)
             _merge(sandbox, release, say)
             _follow(sandbox, release, yes, say)
     except KeyboardInterrupt:
@@ -163,7 +162,6 @@ def _write_repository(sandbox: services.Sandbox, base: str) -> Path:
             app=APP,
             stack=STACK_DIR,
             registry=sandbox.registry,
-            namespace=services.KUBE_NAMESPACE,
         )
     )
     return repo
@@ -178,16 +176,6 @@ def _edit(repo: Path, title: str, fault: float) -> None:
         dockerfile = dockerfile.replace("USER 1000:1000", f"ENV FAULT_RATE={fault}\nUSER 1000:1000")
     (web / "Dockerfile").write_text(dockerfile)
     (web / "index.html").write_text(f"<h1>shop, {title}</h1>\n")
-
-
-def _set_canary_fault(sandbox: services.Sandbox, fault: float) -> None:
-    """The Kubernetes target's simulated canary fails as the merged version does."""
-    from shipflow.deployments.sandbox.traffic import MetricsAppClient
-
-    metrics = next(p for p in sandbox.processes if p.name == "metrics")
-    client = MetricsAppClient(f"http://127.0.0.1:{metrics.port}")
-    client.control(APP, "canary", error_rate=fault or 0.01)
-    client.control(APP, "stable", error_rate=0.01)
 
 
 def _merge(sandbox: services.Sandbox, release: Release, say: Callable[[str], None]) -> None:
@@ -271,22 +259,11 @@ def _seconds(run: dict[str, Any]) -> float:
 
 
 def _deployed_image(sandbox: services.Sandbox) -> str:
-    from kubernetes import config as k8s_config
-
-    from shipflow.adapters.kubernetes import Deployments
-
-    api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(sandbox.path / "kubeconfig")
-    )
-    return Deployments(api, services.KUBE_NAMESPACE).image_of(APP)
+    return sandbox.workloads().image_of(APP)
 
 
 def _interrupt(sandbox: services.Sandbox, release: Release | None) -> str:
     """Cancel the demo's own runs and take traffic back from the canary; what was done."""
-    from kubernetes import config as k8s_config
-
-    from shipflow.adapters.kubernetes import Deployments, RouterSpec, make_router
-
     done = []
     if release is not None and release.run_id:
         api = sandbox.prefect_api
@@ -306,16 +283,11 @@ def _interrupt(sandbox: services.Sandbox, release: Release | None) -> str:
                 timeout=10,
             )
         done.append(f"release run {release.run_id} cancelled")
-    kube = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(sandbox.path / "kubeconfig")
-    )
-    router = make_router(
-        RouterSpec(kind="gateway"), kube, services.KUBE_NAMESPACE, APP, f"{APP}-canary"
-    )
+    workloads = sandbox.workloads()
+    router = workloads.router(APP)
     weight = router.canary_weight()
     router.set_canary_weight(0)
-    deployments = Deployments(kube, services.KUBE_NAMESPACE)
-    if deployments.exists(f"{APP}-canary"):
-        deployments.scale(f"{APP}-canary", 0)
+    if workloads.exists(f"{APP}-canary"):
+        workloads.scale(f"{APP}-canary", 0)
     done.insert(0, f"rolled back the canary of {APP} from {weight} % (all traffic on stable)")
     return "; ".join(done)

@@ -12,6 +12,7 @@ from prefect.settings import PREFECT_UI_URL
 from prefect.states import Completed, Failed
 
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
+from shipflow.adapters.processes import LocalTarget
 from shipflow.core.repo_config import ServiceConfig, parse_repo_config
 from shipflow.errors import ConfigError
 from shipflow.flows.build_and_push import build_and_push
@@ -34,6 +35,7 @@ def _canary(name: str, service: ServiceConfig, image: str) -> State[Any]:
         policy=service.policy,
         cluster=ClusterTarget(namespace=service.namespace),
         router=RouterSpec(kind=service.router.kind, name=service.router.name),
+        local=LocalTarget() if service.target == "local" else None,
         return_state=True,
     )
 
