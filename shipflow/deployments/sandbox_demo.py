@@ -104,7 +104,10 @@ class Interrupted(Exception):
 
 
 def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> SandboxDemo:
-    sandbox, started = services.up(say)
+    try:
+        sandbox, started = services.up(say)
+    except KeyboardInterrupt:  # up() has stopped whatever it had started
+        raise Interrupted("the sandbox was starting: what had started is stopped") from None
     if not started:
         say(f"the sandbox is already up ({sandbox.root})")
     result = SandboxDemo(ui=sandbox.prefect_ui)

@@ -291,13 +291,17 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
     _start_all(first, ports, started)
     say(f"starting {APP} {STABLE_IMAGE} as a local process behind HAProxy (stable)")
     sandbox.workloads().start(APP, STABLE_IMAGE)
+    tmp = root / "tmp"
+    tmp.mkdir()
     second = {
         "worker": local.Service(
             name="worker",
             argv=[python, "-m", "shipflow.deployments.sandbox.worker"],
             ready=_deployment_ready(sandbox.prefect_api),
             log_path=root / "worker.log",
-            env=env,
+            # Its temporary files (Prefect's runner_storage, plans, builds) stay in the sandbox
+            # folder, which `down` removes: nothing is left in the machine's temp folder.
+            env={**env, "TMPDIR": str(tmp)},
             cwd=root,
             timeout=120,
         ),
