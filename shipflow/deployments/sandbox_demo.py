@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
 
+from shipflow.adapters.processes import SLOTS
 from shipflow.adapters.waiting import poll_until
 from shipflow.deployments import local
 from shipflow.deployments.demo import DOCKERFILE, STACK, STATE_KEY
@@ -85,6 +88,18 @@ class Release:
     message: str = ""
     stages: list[Stage] = field(default_factory=list)
     image: str = ""
+    shares: list[Share] = field(default_factory=list)
+
+
+@dataclass
+class Share:
+    """The canary's share of the requests during one step, in percent, as the load
+    generator's own counts say and as Prometheus scraped it from the app's processes."""
+
+    weight: int
+    seconds: float
+    users: float
+    prometheus: float
 
 
 @dataclass
@@ -132,8 +147,16 @@ def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> Sandb
             current[:] = [release]
             result.releases.append(release)
             _edit(repo, title, fault)
+            began = time.time()
             _merge(sandbox, release, say)
             _follow(sandbox, release, yes, say)
+            release.shares = _shares(sandbox, began)
+            for share in release.shares:
+                say(
+                    f"  at {share.weight} % the canary answered {share.users:.1f} % of the "
+                    f"users' requests (Prometheus: {share.prometheus:.1f} %) over "
+                    f"{share.seconds:.0f} s"
+                )
     except KeyboardInterrupt:
         said = _interrupt(sandbox, current[0] if current else None)
         if started:
@@ -251,6 +274,66 @@ def _follow(
         )
     release.image = _deployed_image(sandbox)
     say(f"{release.title}: {release.state}: {release.message}")
+
+
+def _shares(sandbox: services.Sandbox, since: float) -> list[Share]:
+    """For each canary step that passed since ``since`` (its ``shipflow.canary.step`` event to
+    its ``step.passed``), the canary's share of the requests: the load generator's counts and
+    Prometheus' ``increase`` over the same whole seconds (the first one skipped: the weight
+    changes within it). Steps shorter than 2 s are left out."""
+    answer = httpx.post(
+        f"{sandbox.prefect_api}/events/filter",
+        json={
+            "filter": {
+                "any_resource": {"id": [f"shipflow.canary.local.{APP}"]},
+                "event": {"prefix": ["shipflow.canary."]},
+                "occurred": {"since": datetime.fromtimestamp(since, UTC).isoformat()},
+                "order": "ASC",
+            },
+            "limit": 50,
+        },
+        timeout=10,
+    )
+    answer.raise_for_status()
+    events = answer.json()["events"]
+    found = []
+    for event, after in itertools.pairwise(events):
+        # A step that passed; one that ended in a rollback had its weight taken back before
+        # its event (the canary is drained first), so its window would not be the step's.
+        if (event["event"], after["event"]) != (
+            "shipflow.canary.step",
+            "shipflow.canary.step.passed",
+        ):
+            continue
+        start = math.ceil(datetime.fromisoformat(event["occurred"]).timestamp()) + 1
+        end = math.floor(datetime.fromisoformat(after["occurred"]).timestamp())
+        if end - start < 2:
+            continue
+        counts = httpx.get(
+            f"{sandbox.load}/counts", params={"since": start, "until": end}, timeout=10
+        ).json()
+        users = {v: sum(n for k, n in counts.items() if k.startswith(f"{v}/")) for v in SLOTS}
+        query = f'sum by (version) (increase(http_requests_total{{app="{APP}"}}[{end - start}s]))'
+        result = httpx.get(
+            f"{sandbox.prometheus}/api/v1/query",
+            params={"query": query, "time": end},
+            timeout=10,
+        ).json()["data"]["result"]
+        scraped = {r["metric"].get("version", ""): float(r["value"][1]) for r in result}
+        found.append(
+            Share(
+                weight=int(event["payload"]["weight"]),
+                seconds=end - start,
+                users=_percent(users.get("canary", 0), users.get("stable", 0)),
+                prometheus=_percent(scraped.get("canary", 0.0), scraped.get("stable", 0.0)),
+            )
+        )
+    return found
+
+
+def _percent(canary: float, stable: float) -> float:
+    total = canary + stable
+    return round(100 * canary / total, 1) if total else 0.0
 
 
 def _seconds(run: dict[str, Any]) -> float:
