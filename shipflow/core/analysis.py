@@ -300,7 +300,12 @@ def _rate(s: Sample) -> str:
 
 
 def measure(
-    observation: Observation, policy: AnalysisPolicy, *, at: datetime, weight: int
+    observation: Observation,
+    policy: AnalysisPolicy,
+    *,
+    at: datetime,
+    weight: int,
+    checks: int = 1,
 ) -> Measurement:
     """Judge the evidence so far of the new version (canary) against its baseline.
 
@@ -311,7 +316,9 @@ def measure(
     0 %), or when no version has a latency histogram.
 
     FAILED, at any amount of traffic, when an exact one-sided binomial test shows at
-    ``confidence`` that
+    ``confidence`` (shared among the step's ``checks``: each needs p <= (1 - confidence) /
+    ``checks``, so that all the looks a step takes at its growing evidence together fail a
+    canary that meets its limits with probability at most 1 - confidence) that
     - the canary's error rate is above min(max(``max_error_ratio`` x baseline rate,
       ``error_rate_floor``), ``max_error_rate``): relative to the baseline, never above the
       absolute ceiling; or
@@ -327,6 +334,8 @@ def measure(
     """
     canary, baseline = observation.canary, observation.baseline
     label = observation.version_label
+    if checks < 1:
+        raise ValueError(f"checks must be at least 1, not {checks}")
 
     def result(phase: Phase, reason: str, **numbers: object) -> Measurement:
         return Measurement(
@@ -388,19 +397,21 @@ def measure(
     }
     vs = "" if baseline is None else f" vs baseline {_rate(baseline)}"
     errors = f"canary error rate {_rate(canary)}{vs}"
-    evidence = 1 - policy.confidence
+    evidence = (1 - policy.confidence) / checks
 
     rate = canary.error_rate
-    p_errors = excess_p_value(canary.errors, canary.requests, threshold) if rate else 1.0
-    if rate is not None and rate > threshold and p_errors <= evidence:
+    above = rate is not None and rate > threshold
+    p_errors = excess_p_value(canary.errors, canary.requests, threshold) if above else 1.0
+    if above and p_errors <= evidence:
         return result(
             Phase.FAILED,
             f"{errors} > limit {threshold:.2%} ({how}), p={p_errors:.2g}",
             **numbers,
         )
     slow, total, bound = slower_than(latency_limit, canary.buckets)
-    p_slow = excess_p_value(slow, total, 1 - P99) if slow else 1.0
-    if bound is not None and slow / max(total, 1) > 1 - P99 and p_slow <= evidence:
+    too_slow = slow > (1 - P99) * total
+    p_slow = excess_p_value(slow, total, 1 - P99) if too_slow else 1.0
+    if bound is not None and too_slow and p_slow <= evidence:
         seen = canary_p99.describe() if canary_p99 else "-"
         return result(
             Phase.FAILED,
@@ -441,11 +452,12 @@ def measure(
         return result(Phase.INCONCLUSIVE, "no latency data for the canary", **numbers)
 
     p99 = f"p99 {canary_p99.describe()} ≤ limit {_ms(latency_limit)}"
-    if rate is not None and rate > threshold:
+    if above:
         return result(
             Phase.SUCCESSFUL,
             f"{errors} is above the limit {threshold:.2%} but not significantly at "
-            f"{policy.confidence:.0%} (p={p_errors:.2g}); {p99}",
+            f"{policy.confidence:.0%} over {checks} checks (p={p_errors:.2g} > "
+            f"{evidence:.2g}); {p99}",
             **numbers,
         )
     return result(Phase.SUCCESSFUL, f"{errors} ≤ limit {threshold:.2%}; {p99}", **numbers)

@@ -16,6 +16,11 @@ runs its steps through it. The limits mean what Argo Rollouts' mean:
   within the limit extends the hold (by the step's hold, at least three check intervals); past
   it, ``on_inconclusive`` applies (roll back, or ask a human).
 
+Each check judges the step's growing evidence again, so the significance a step needs to fail
+its new version is shared among its checks (:func:`shared_checks`): however often it looks, a
+step fails a new version that meets its limits with probability at most ``1 - confidence``
+over its hold, and as much again over each extension.
+
 A step passes when its hold is over and the latest check — which judges all the evidence since
 the step began (or since the last failure) — is successful. A hold that ends on an error waits
 for a check that can measure.
@@ -23,6 +28,7 @@ for a check that can measure.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -93,6 +99,14 @@ class AskHuman:
 
 
 Action = Continue | Pass | Extend | Rollback | AskHuman
+
+
+def shared_checks(state: StepState, policy: AnalysisPolicy) -> int:
+    """How many checks share the step's significance (Bonferroni), for the check about to be
+    made: the checks its hold (extensions included) plans at the check interval, or the checks
+    made so far and this one, if more (a hold that ends on errors waits for more checks)."""
+    planned = math.ceil(state.hold_seconds / policy.check_interval_seconds - 1e-9)
+    return max(1, planned, state.checks + 1)
 
 
 def extension_seconds(state: StepState, policy: AnalysisPolicy) -> float:

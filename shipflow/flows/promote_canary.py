@@ -30,6 +30,7 @@ from shipflow.core.steps import (
     Rollback,
     StepState,
     next_action,
+    shared_checks,
 )
 from shipflow.core.watch import DEFAULT_TTL_SECONDS, Watch
 from shipflow.errors import ConcurrencyBusy, KubernetesError
@@ -275,8 +276,9 @@ def _run_step(
         if lost.is_set():
             return None
         elapsed = time.monotonic() - started
+        span, checks = state.evidence_span(elapsed), shared_checks(state, policy)
         check = measure_canary.with_options(task_run_name=f"measure {weight} % #{state.checks + 1}")
-        m = check(canary, policy, weight, state.evidence_span(elapsed), alone)
+        m = check(canary, policy, weight, span, alone, checks)
         state, action = next_action(state, m, policy, elapsed)
         history.append(m)
         if board is not None:

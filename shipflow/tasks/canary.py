@@ -206,10 +206,12 @@ def measure_canary(
     weight: int,
     span_seconds: float,
     alone: str | None = None,
+    checks: int = 1,
 ) -> Measurement:
     """One check of the canary against the stable baseline over the last ``span_seconds`` (or
-    of version ``alone`` by the absolute limits only). Never raises for Prometheus trouble: a
-    failed query is an ERROR measurement, and the step decides what a run of them means."""
+    of version ``alone`` by the absolute limits only), one of the step's ``checks`` that share
+    its significance. Never raises for Prometheus trouble: a failed query is an ERROR
+    measurement, and the step decides what a run of them means."""
     now = datetime.now(UTC)
     target, timeout = canary.metrics, check_timeout(canary.metrics, policy)
     try:
@@ -220,7 +222,7 @@ def measure_canary(
             client.close()
     except PrometheusError as exc:
         return error_measurement(now, weight, str(exc))
-    return measure(seen, policy, at=now, weight=weight)
+    return measure(seen, policy, at=now, weight=weight, checks=checks)
 
 
 def retire_canary(canary: Canary, timeout: float = 300.0) -> None:

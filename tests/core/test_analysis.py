@@ -262,3 +262,30 @@ def test_a_policy_round_trips_as_a_flow_parameter() -> None:
 def test_nan_free_error_rate() -> None:
     assert Sample().error_rate is None
     assert not math.isnan(Sample(requests=3, errors=5).error_rate or 0)
+
+
+@pytest.mark.parametrize(
+    ("checks", "phase", "words"),
+    [
+        (1, Phase.FAILED, "> limit 2.00% (min(max(2 x baseline, floor 1.00%), ceiling 5.00%))"),
+        (1, Phase.FAILED, "p=0.0073"),
+        (5, Phase.SUCCESSFUL, "not significantly at 99% over 5 checks (p=0.0073 > 0.002)"),
+        (20, Phase.SUCCESSFUL, "not significantly at 99% over 20 checks (p=0.0073 > 0.0005)"),
+    ],
+)
+def test_the_steps_checks_share_its_significance(checks: int, phase: Phase, words: str) -> None:
+    obs = Observation(
+        span_seconds=60,
+        canary=sample(3000, 80),
+        baseline=sample(9000, 90),
+        newest_sample_age_seconds=1,
+    )
+    m = measure(obs, POLICY, at=NOW, weight=25, checks=checks)
+    assert m.phase is phase, m.reason
+    assert words in m.reason
+
+
+def test_a_check_belongs_to_at_least_one_check() -> None:
+    obs = Observation(span_seconds=60, canary=sample(3000, 80), newest_sample_age_seconds=1)
+    with pytest.raises(ValueError, match="checks must be at least 1, not 0"):
+        measure(obs, POLICY, at=NOW, weight=25, checks=0)

@@ -33,6 +33,7 @@ from shipflow.core.steps import (
     Rollback,
     StepState,
     next_action,
+    shared_checks,
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -93,7 +94,9 @@ def run(
         if tick.failed_query:
             m = error_measurement(NOW, 25, tick.failed_query)
         else:
-            m = measure(observe(ticks, state.evidence_since, elapsed), policy, at=NOW, weight=25)
+            seen_now = observe(ticks, state.evidence_since, elapsed)
+            checks = shared_checks(state, policy)
+            m = measure(seen_now, policy, at=NOW, weight=25, checks=checks)
         seen.append(m)
         state, action = next_action(state, m, policy, elapsed)
         if isinstance(action, Pass | Rollback | AskHuman):
@@ -137,8 +140,9 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Rollback,
         "failed",
-        "canary error rate 3.00% (45/1500) vs baseline 1.00% (50/5000) > limit 2.00%",
-        5,
+        # p ≤ 1 % / 10 (the hold's 10 checks share it): the 8th check, 2400 requests in
+        "canary error rate 3.00% (72/2400) vs baseline 1.00% (80/8000) > limit 2.00%",
+        8,
     ),
     (
         "18 % against a sick 10 % baseline: the ceiling",
@@ -499,3 +503,48 @@ def test_an_extension_lasts_the_steps_hold_at_least_three_intervals() -> None:
     assert isinstance(action, Extend)
     assert action.hold_seconds == 6.0  # 3 + max(2, 3 x 1 s)
     assert state.inconclusives == 1
+
+
+@pytest.mark.parametrize(
+    ("hold", "interval", "made", "expected"),
+    [
+        (10.0, 1.0, 0, 10),  # the hold's checks share the significance
+        (600.0, 30.0, 0, 20),  # the default 5 % step
+        (600.0, 30.0, 19, 20),  # the last check of the hold
+        (600.0, 30.0, 25, 26),  # a hold that ended on errors: every check made counts
+        (2.5, 1.0, 0, 3),  # a part interval is a check
+        (3.0, 1.0, 0, 3),  # exactly three, not four
+        (1.0, 30.0, 0, 1),  # a hold shorter than an interval still has its one check
+        (0.0, 30.0, 0, 1),
+    ],
+)
+def test_shared_checks(hold: float, interval: float, made: int, expected: int) -> None:
+    state = StepState(hold_seconds=hold, base_hold_seconds=hold, checks=made)
+    assert shared_checks(state, policy(check_interval_seconds=interval)) == expected
+
+
+def test_an_extension_shares_the_significance_among_more_checks() -> None:
+    state = StepState.start(10.0)
+    for elapsed in range(1, 11):
+        state, action = next_action(
+            state,
+            measure(observe([SILENT] * 10, 0, elapsed), POLICY, at=NOW, weight=25),
+            POLICY,
+            float(elapsed),
+        )
+    assert isinstance(action, Extend)
+    assert shared_checks(state, POLICY) == 20  # 10 + 10 s of extension at 1 s
+
+
+def test_ten_looks_at_growing_evidence_need_ten_times_the_evidence_of_one() -> None:
+    # 80 errors in 3000 requests against a 2 % limit: p ≈ 0.007, between 1 % and 1 % / 10.
+    canary = [Tick(canary=(300, 8), baseline=(900, 9))] * 10
+    action, state, seen = run(canary, POLICY, hold=10.0)
+    assert isinstance(action, Pass), [m.reason for m in seen]
+    assert state.checks == 10
+    assert "not significantly at 99% over 10 checks (p=0.0073 > 0.001)" in action.reason
+    once = measure(observe(canary, 0, 10), POLICY, at=NOW, weight=25)  # a single look
+    assert once.phase is Phase.FAILED, once.reason
+    assert "canary error rate 2.67% (80/3000) vs baseline 1.00% (90/9000) > limit 2.00%" in (
+        once.reason
+    )
