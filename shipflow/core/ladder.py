@@ -10,15 +10,16 @@ from datetime import datetime
 
 from shipflow.core.canary import CanaryPolicy
 
-# What a step's verdict looks like in the table.
+# What a step's verdict looks like in the table: signs any text font has (a browser without
+# an emoji font shows emoji as empty boxes).
 MARKS = {
     "pending": "·",
     "watching": "▶",
-    "passed": "✅",
-    "failed": "❌",
-    "error": "⚠️",
-    "inconclusive": "❔",
-    "stopped": "⏹",
+    "passed": "✓",
+    "failed": "✗",
+    "error": "⚠",
+    "inconclusive": "?",
+    "stopped": "■",
 }
 
 
@@ -107,7 +108,7 @@ def render_ladder(ladder: Ladder) -> str:
         "",
         f"Status: {status}",
         "",
-        "| | step | weight | hold | checks | verdict | reason | started | ended |",
+        "| | step | weight | hold | checks | verdict | started | ended | reason |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, s in enumerate(ladder.steps):
@@ -118,14 +119,14 @@ def render_ladder(ladder: Ladder) -> str:
             _seconds(s.hold_seconds),
             str(s.checks) if s.checks else "-",
             s.verdict,
-            _cell(s.reason) or "-",
             s.started.strftime("%H:%M:%S") if s.started else "-",
             s.ended.strftime("%H:%M:%S") if s.ended else "-",
+            _cell(s.reason) or "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     promoted = ladder.outcome == "promoted"
-    final = ["✅" if promoted else "·", "-", "100 %", "-", "-"]
-    final += ["promoted" if promoted else "pending", "stable takes the image", "-", "-"]
+    final = [MARKS["passed"] if promoted else MARKS["pending"], "-", "100 %", "-", "-"]
+    final += ["promoted" if promoted else "pending", "-", "-", "stable takes the image"]
     lines.append("| " + " | ".join(final) + " |")
     if ladder.router:
         lines += ["", f"Router: {ladder.router}"]

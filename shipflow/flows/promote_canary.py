@@ -232,7 +232,7 @@ def _climb(canary: Canary, policy: CanaryPolicy, run: str) -> State[Any]:
             )
         promote_stable(canary, policy, f"all {steps} steps passed")
     message = f"promoted {canary.image} to {canary.app} (was {stable_image})"
-    board.end("promoted", f"all {steps} steps passed; {canary.app} runs {canary.image}")
+    board.end("promoted", f"all {steps} steps passed; stable {canary.app} runs the new image")
     if policy.post_promotion_seconds:
         after = _run_step(
             canary,
@@ -341,13 +341,15 @@ def reconcile_canary(
     app: str,
     cluster: ClusterTarget | None = None,
     router: RouterSpec | None = None,
+    local: LocalTarget | None = None,
 ) -> State[Any]:
-    """Take back any traffic and pods that a dead run left on the canary of ``app``.
+    """Take back any traffic and pods that a dead run left on the canary of ``app`` (on
+    Kubernetes, or on the ``local`` target when ``local`` is given).
 
     For the runs no hook could clean up (a worker killed with SIGKILL, a lost node). Safe to
     run at any time, and on a schedule or from an automation: it never waits for a slot, only
     ever moves traffic to stable, and leaves alone a canary a live run watches.
     """
-    canary = _canary_from(app, "(unknown)", cluster, router, None, None)
+    canary = _canary_from(app, "(unknown)", cluster, router, None, None, local)
     _, what = take_back_unwatched(canary)
     return Completed(message=what)

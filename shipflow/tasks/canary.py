@@ -380,8 +380,8 @@ def publish_step(
     create_table_artifact(
         key=f"canary-{canary.key}-step-{index + 1}",
         table=[m.row() for m in measurements],
-        description=f"Step {index + 1}: {step.weight} % of traffic on {canary.image}, "
-        f"{step.checks} checks, {step.verdict}: {step.reason}",
+        description=f"Step {index + 1}: {step.weight} %, {step.verdict} after {step.checks} "
+        f"checks: {step.reason}",
     )
 
 

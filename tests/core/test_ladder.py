@@ -37,9 +37,9 @@ def test_the_current_step_is_marked_with_its_check_and_latest_reason() -> None:
     text = render_ladder(ladder)
     assert "Status: step 2 of 2: **25 %** on the canary, check 3" in text
     first, second, _ = rows(text)
-    assert first[0] == "✅"
-    assert first[8] == "23:00:05"
-    assert (second[0], second[6], second[7]) == ("▶", "successful: 0.1%", "23:00:05")
+    assert first[0] == "✓"
+    assert first[7] == "23:00:05"
+    assert (second[0], second[6], second[8]) == ("▶", "23:00:05", "successful: 0.1%")
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_the_end_says_how_and_why(outcome: str, reason: str, status: str, last: 
 
 def test_a_reason_with_a_pipe_keeps_the_table_whole() -> None:
     ladder = Ladder.start("web", "img", POLICY).step(0, verdict="failed", reason="a | b\nc")
-    assert rows(render_ladder(ladder))[0][6] == "a \\| b c"
+    assert rows(render_ladder(ladder))[0][8] == "a \\| b c"
 
 
 def test_thresholds_carry_the_policy_numbers() -> None:

@@ -21,9 +21,10 @@ import pytest
 from shipflow.adapters.haproxy import HAProxyRouter, HAProxyRuntime
 from shipflow.adapters.processes import LocalTarget, LocalWorkloads
 from shipflow.adapters.prometheus import MetricsTarget
+from shipflow.adapters.waiting import poll_until
 from shipflow.core.canary import CanaryPolicy, Step
 from shipflow.deployments import local
-from shipflow.flows.promote_canary import promote_canary
+from shipflow.flows.promote_canary import promote_canary, reconcile_canary
 from tests.harness.prefect_api import artifacts, events, logs
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -82,6 +83,7 @@ def local_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
     proxy = local.haproxy(
         frontend, runtime, tmp_path, {"stable": "", "canary": ""}, "web", "/healthz"
     )
+    prom_url = f"http://127.0.0.1:{prom}"
     prometheus = local.prometheus(
         prom, tmp_path, [f"127.0.0.1:{load}"], file_sd=[str(apps / "targets" / "*.json")]
     )
@@ -107,6 +109,15 @@ def local_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
             workloads.start("web", OLD)
             workloads.wait_ready("web", 10)
             with local.running(users):
+                # Prometheus has found and scraped the stable version (file_sd, 1 s) before a
+                # run starts, as it has long since on a real fleet.
+                stable = f"{prom_url}/api/v1/query"
+                query = 'http_requests_total{app="web",version="stable",status="200"} > 0'
+                poll_until(
+                    lambda: httpx.get(stable, params={"query": query}).json()["data"]["result"],
+                    timeout=30,
+                    interval=0.5,
+                )
                 yield LocalApp(
                     apps, HAProxyRuntime(runtime), f"http://127.0.0.1:{prom}", users_url(load)
                 )
@@ -193,6 +204,7 @@ def test_a_healthy_canary_takes_real_traffic_by_weight_and_is_promoted(
         seen = local_app.share_seen_by_prometheus(since, until)
         assert abs(users - weight) <= 6, (weight, users, seen)
         assert abs(seen - users) <= 4, (weight, users, seen)
+        print(f"step {weight} %: users saw {users:.1f} %, Prometheus {seen:.1f} %")
     promoted = found[-1]
     assert promoted["payload"]["weight"] == 100
     assert promoted["payload"]["reason"] == "all 3 steps passed"
@@ -218,7 +230,7 @@ def test_a_healthy_canary_takes_real_traffic_by_weight_and_is_promoted(
         assert rows
         assert {r["weight"] for r in rows} == {f"{weight}%"}
         assert rows[-1]["phase"] == "successful"
-        assert table["description"].startswith(f"Step {step}: {weight} % of traffic")
+        assert table["description"].startswith(f"Step {step}: {weight} %, passed after ")
 
     names = task_run_names(run_id)
     assert "measure 10 % #1" in names
@@ -260,3 +272,19 @@ def test_a_faulty_canary_is_rolled_back_with_the_failed_measurement(
     assert [a["key"] for a in cards if a["key"].startswith("canary-local-web-step-")] == [
         "canary-local-web-step-1"
     ]
+
+
+def test_reconcile_takes_back_a_local_canary_no_run_watches(local_app: LocalApp) -> None:
+    workloads = local_app.workloads()
+    workloads.ensure_canary("web", "web-canary", NEW)
+    workloads.wait_ready("web-canary", 10)
+    router = HAProxyRouter(local_app.runtime, "web")
+    router.set_canary_weight(25)  # a run killed outright left it so
+    state = reconcile_canary(
+        app="web", local=LocalTarget(root=str(local_app.apps)), return_state=True
+    )
+    assert state.is_completed(), state.message
+    assert state.message.startswith("took 25 % of traffic and 1 pods back from the canary of web")
+    assert router.canary_weight() == 0
+    assert not workloads.exists("web-canary")
+    assert workloads.image_of("web") == OLD
