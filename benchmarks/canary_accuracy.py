@@ -14,7 +14,7 @@ baseline's: the share of runs rolled back, and the median time from the start of
 the rollback. Goals: a healthy canary (1x) rolled back in under 0.5 % of runs at every traffic
 level; a 3x canary caught in over 99 % of runs at 10 requests/s and more.
 
-Run: .venv/bin/python benchmarks/canary_accuracy.py [RUNS]   (default 1000 per row)
+Run: .venv/bin/python benchmarks/canary_accuracy.py [RUNS]  (default 1000 per row; 400: 17 s)
 """
 
 from __future__ import annotations

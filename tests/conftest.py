@@ -22,6 +22,7 @@ from shipflow.deployments.local import Service
 from shipflow.deployments.sandbox.cluster import KubeApp, create_app
 from shipflow.deployments.sandbox.fake_kube import FakeKube
 from shipflow.deployments.sandbox.traffic import MetricsAppClient
+from tests.harness.scale import Cluster
 from tests.harness.stacks import S3Stack, make_s3_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,3 +206,23 @@ def node_image() -> str:
     from tests.harness.images import make_node_image
 
     return make_node_image(local.require_binary("buildah"), local.require_binary("busybox"))
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    moto: Moto, prometheus: Prometheus, fake_kube: FakeKube, registry: Registry
+) -> Iterator[Cluster]:
+    """shipflow scaled out (tests/faults, tests/scale): Prefect on PostgreSQL, two process
+    workers on shipflow-process, the webhook receiver; one for the whole session."""
+    from shipflow.deployments.scale import scale_out
+    from tests.harness.scale import PLANTED, ClusterApi, cluster_env
+
+    work = SESSION_DIR / "cluster"
+    root = work / "checkout"
+    root.mkdir(parents=True)
+    kubeconfig = fake_kube.kubeconfig()
+    kubeconfig["users"][0]["user"]["token"] = PLANTED["kube token"]
+    (work / "kubeconfig").write_text(json.dumps(kubeconfig))
+    env = cluster_env(prometheus.url, str(work / "kubeconfig"), root)
+    with scale_out(workdir=work, project=ROOT, workers=2, worker_limit=8, worker_env=env) as scale:
+        yield Cluster(scale=scale, api=ClusterApi(scale.api_url), root=root, moto=moto.endpoint)

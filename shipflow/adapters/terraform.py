@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,35 +176,44 @@ class Terraform:
         return self._secrets
 
     def run(self, args: Sequence[str], *, ok: Iterable[int] = (0,)) -> Completed:
-        """Run one command; raise :class:`TerraformError` unless its exit code is in ``ok``."""
+        """Run one command; raise :class:`TerraformError` unless its exit code is in ``ok``.
+
+        Terraform runs in a session of its own and writes to files, not pipes: if the flow
+        process dies (its worker SIGKILLed), Terraform is not killed with it nor by a broken
+        pipe at its next line of output, so an apply finishes and releases the state lock.
+        """
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [self.binary.path, *args],
-            cwd=self.workdir,
-            env=self._env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            stdout, stderr = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            # SIGTERM first: Terraform then stops gracefully and releases its state lock.
-            os.killpg(proc.pid, signal.SIGTERM)
+        with tempfile.TemporaryDirectory(prefix="shipflow-tf-") as tmp:
+            out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            with out_path.open("w") as out, err_path.open("w") as err:
+                proc = subprocess.Popen(
+                    [self.binary.path, *args],
+                    cwd=self.workdir,
+                    env=self._env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
             try:
-                proc.communicate(timeout=30)
+                proc.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-            raise TerraformError(args[0], -1, f"timed out after {self.timeout:.0f}s") from None
-        except BaseException:
-            # The flow was cancelled or crashed: do not leave Terraform running on its own.
-            if proc.poll() is None:
+                # SIGTERM first: Terraform then stops gracefully and releases its state lock.
                 os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
-            raise
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                raise TerraformError(args[0], -1, f"timed out after {self.timeout:.0f}s") from None
+            except BaseException:
+                # The flow was cancelled or crashed: do not leave Terraform running on its own.
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout=30)
+                raise
+            stdout = out_path.read_text(errors="replace")
+            stderr = err_path.read_text(errors="replace")
         done = Completed(tuple(args), proc.returncode, stdout, stderr, time.monotonic() - started)
         if done.returncode not in set(ok):
             raise self._error(done)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +36,12 @@ APT_PACKAGES = {
     "skopeo": "skopeo",
     "busybox": "busybox-static",
     "chromium": "chromium",
+    "postgres": "postgresql",
+    "initdb": "postgresql",
     "openssl": "openssl",
 }
+# Debian keeps PostgreSQL's server programs out of PATH, under its major version.
+POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 
 
 def free_port() -> int:
@@ -46,6 +53,9 @@ def free_port() -> int:
 def require_binary(name: str) -> str:
     """The path of ``name``; if missing, an error naming the package that provides it."""
     path = find_binary(name)
+    if path is None and APT_PACKAGES.get(name) == "postgresql":
+        found = sorted(Path("/").glob(POSTGRES_BIN_GLOB.lstrip("/") + f"/{name}"), reverse=True)
+        path = str(found[0]) if found else None
     if path is None:
         package = APT_PACKAGES.get(name)
         hint = (
@@ -90,6 +100,10 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     timeout: float = 60.0
+    # Run as this user (PostgreSQL refuses to run as root); None: as the caller.
+    user: str | None = None
+    # What asks it to stop (PostgreSQL's fast shutdown is SIGINT; SIGTERM waits for clients).
+    stop_signal: int = signal.SIGTERM
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
@@ -102,6 +116,9 @@ class Service:
             env={**os.environ, **self.env},
             cwd=self.cwd,
             start_new_session=True,
+            user=self.user,
+            group=self.user,
+            extra_groups=[] if self.user else None,
         )
         proc = self.proc
 
@@ -138,7 +155,7 @@ class Service:
         if self.proc is None or self.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.killpg(self.proc.pid, self.stop_signal)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -162,10 +179,13 @@ def _write_yaml(path: Path, document: dict[str, Any]) -> Path:
     return path
 
 
-def prefect_server(port: int, workdir: Path, *, ui: bool = False) -> Service:
+def prefect_server(
+    port: int, workdir: Path, *, ui: bool = False, settings: dict[str, str] | None = None
+) -> Service:
     """``prefect server start`` on SQLite in ``workdir``; with ``ui`` it also serves the
     Prefect UI at ``http://127.0.0.1:PORT`` (the sandbox, where a person approves a plan),
-    otherwise the API only (the tests: no UI assets copied, a faster start).
+    otherwise the API only (the tests: no UI assets copied, a faster start). ``settings``
+    adds server settings (e.g. ``PREFECT_SERVER_API_AUTH_STRING``).
 
     The UI's own idea of the API address (``PREFECT_UI_API_URL``) is set to this server, and
     its static files are copied into ``workdir`` (the installed package may be read-only).
@@ -199,7 +219,7 @@ def prefect_server(port: int, workdir: Path, *, ui: bool = False) -> Service:
         ],
         ready=http_ready(f"{api_url}/health", lambda r: r.status_code == 200),
         log_path=workdir / "prefect-server.log",
-        env=env,
+        env=env | (settings or {}),
         timeout=120,
     )
 
@@ -342,3 +362,112 @@ def haproxy(
         ready=lambda: bool(ready()) and tcp_ready(frontend)(),
         log_path=workdir / "haproxy.log",
     )
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A PostgreSQL server of its own: data directory, port, and the one database Prefect
+    uses. ``url`` holds the password: give it to the Prefect server only."""
+
+    service: Service
+    data_dir: Path
+    port: int
+    user: str
+    password: str
+    database: str = "prefect"
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL Prefect's server takes (asyncpg driver)."""
+        return (
+            f"postgresql+asyncpg://{self.user}:{self.password}@127.0.0.1:{self.port}"
+            f"/{self.database}"
+        )
+
+    def remove(self) -> None:
+        """Delete the data directory (the server must be stopped)."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def postgres(port: int, workdir: Path, *, database: str = "prefect") -> Postgres:
+    """Debian's PostgreSQL with a fresh data directory (``initdb``, password auth over TCP on
+    127.0.0.1 only, a generated password) and an empty ``database``; not started yet.
+
+    PostgreSQL refuses to run as root: run as root, the server and ``initdb`` run as the
+    ``postgres`` user, and the data directory lives in a folder of its own under the system's
+    temporary directory (``workdir`` may not be readable by that user). Durability settings
+    are relaxed (``fsync=off``): this server is for tests, the sandbox and benchmarks.
+    """
+    initdb, server = require_binary("initdb"), require_binary("postgres")
+    user = "postgres" if os.geteuid() == 0 else None
+    base = Path(tempfile.mkdtemp(prefix="shipflow-postgres-")) if user else workdir / "postgres"
+    base.mkdir(parents=True, exist_ok=True)
+    data = base / "data"
+    password = secrets.token_urlsafe(18)
+    pwfile = base / "pwfile"
+    pwfile.write_text(password + "\n")
+    if user:
+        shutil.chown(base, user)
+        shutil.chown(pwfile, user)
+    prepare: dict[str, Any] = {"user": user, "group": user, "extra_groups": []} if user else {}
+    done = subprocess.run(
+        [
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            "shipflow",
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=base,
+        **prepare,
+    )
+    pwfile.unlink()
+    if done.returncode != 0:
+        raise ServiceError(f"initdb failed: {done.stderr.strip()[-500:]}")
+    created = subprocess.run(
+        [server, "--single", "-D", str(data), "postgres"],
+        input=f"CREATE DATABASE {database};\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=base,
+        **prepare,
+    )
+    if created.returncode != 0:
+        raise ServiceError(f"could not create database {database}: {created.stderr[-500:]}")
+    service = Service(
+        name="postgresql",
+        argv=[
+            server,
+            "-D",
+            str(data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(base),
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "max_connections=200",
+        ],
+        ready=tcp_ready(port),
+        log_path=base / "postgresql.log",
+        cwd=base,
+        user=user,
+        stop_signal=signal.SIGINT,
+    )
+    return Postgres(service, base, port, "shipflow", password, database)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from shipflow.flows.pauses import (
     waiting_approval,
 )
 from shipflow.settings import load_settings
-from shipflow.tasks.common import emit, ensure_limit
+from shipflow.tasks.common import emit, ensure_limit, hold_limit
 from shipflow.tasks.terraform import (
     PlannedStack,
     Stack,
@@ -76,37 +77,58 @@ def terraform_release(
             in the worker's environment).
         secret_vars: Terraform variable name → Prefect Secret block holding its value.
     """
-    logger = get_run_logger()
     target = resolve_stack(stack, secret_vars)
     if approval_timeout <= 0:
         raise ValueError("approval_timeout must be a positive number of seconds")
     workdir = Path(tempfile.mkdtemp(prefix="shipflow-plan-", dir=load_settings().work_dir))
-    try:
-        planned = plan_stack(
-            target, workdir / "stack.tfplan", var_files or [], backend_config or {}
+    slot: AbstractContextManager[None] = nullcontext()
+    if auto_approve:
+        # Nobody approves one particular plan: plan and apply inside one hold of the stack's
+        # apply slot, so auto-approved releases of one stack (merges in quick succession, on
+        # any worker) queue, and each plans on the state the one before it left instead of
+        # being refused as stale. A plan that waits for a person holds no slot.
+        slot = hold_limit(
+            ensure_limit(apply_limit_name(target)), wait_seconds=load_settings().terraform_timeout
         )
-        publish_plan(target, planned)
-        summary = planned.summary
-        if not summary.approvable:
-            reason = f"{summary.refusal}: {summary.headline()}"
-            logger.error(reason)
-            return Failed(message=reason)
-        if not summary.has_changes:
-            logger.info("No changes for %s: nothing to approve or apply", target.name)
-            return Completed(message=f"no changes for {target.name}")
-
-        approval = _approve(target, planned, approval_timeout, auto_approve)
-        if isinstance(approval, State):
-            return approval
-        ensure_limit(apply_limit_name(target))
-        outputs = apply_plan(target, planned, planned.plan.sha256)
-        publish_outputs(target, outputs, planned.plan.sha256)
-        message = f"applied {target.name}: {planned.summary.headline()}; {_decision(approval)}"
-        logger.info(message)
-        return Completed(message=message, data={"stack": target.name, "outputs": outputs})
+    try:
+        with slot:
+            return _release(
+                target, workdir, var_files, backend_config, approval_timeout, auto_approve
+            )
     finally:
         # The plan file holds every value of the plan, sensitive ones included.
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _release(
+    target: Stack,
+    workdir: Path,
+    var_files: list[str] | None,
+    backend_config: dict[str, str] | None,
+    approval_timeout: int,
+    auto_approve: bool,
+) -> State[Any]:
+    logger = get_run_logger()
+    planned = plan_stack(target, workdir / "stack.tfplan", var_files or [], backend_config or {})
+    publish_plan(target, planned)
+    summary = planned.summary
+    if not summary.approvable:
+        reason = f"{summary.refusal}: {summary.headline()}"
+        logger.error(reason)
+        return Failed(message=reason)
+    if not summary.has_changes:
+        logger.info("No changes for %s: nothing to approve or apply", target.name)
+        return Completed(message=f"no changes for {target.name}")
+
+    approval = _approve(target, planned, approval_timeout, auto_approve)
+    if isinstance(approval, State):
+        return approval
+    ensure_limit(apply_limit_name(target))
+    outputs = apply_plan(target, planned, planned.plan.sha256, slot_held=auto_approve)
+    publish_outputs(target, outputs, planned.plan.sha256)
+    message = f"applied {target.name}: {planned.summary.headline()}; {_decision(approval)}"
+    logger.info(message)
+    return Completed(message=message, data={"stack": target.name, "outputs": outputs})
 
 
 def _approve(

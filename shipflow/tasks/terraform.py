@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,8 +201,11 @@ def apply_limit_name(stack: Stack) -> str:
 
 
 @shipflow_task(name="apply_plan", retries=3)  # only a state lock not taken: nothing was changed
-def apply_plan(stack: Stack, planned: PlannedStack, approved_sha256: str) -> dict[str, Any]:
-    """Apply exactly the approved plan, one apply per stack across all workers.
+def apply_plan(
+    stack: Stack, planned: PlannedStack, approved_sha256: str, slot_held: bool = False
+) -> dict[str, Any]:
+    """Apply exactly the approved plan, one apply per stack across all workers (the stack's
+    apply slot is taken here, unless the caller already holds it: ``slot_held``).
 
     Refuses (StalePlanError) when the plan file's sha256 is not the approved one or when the
     state's serial or lineage moved since plan. Returns the outputs, sensitive ones masked.
@@ -211,7 +215,8 @@ def apply_plan(stack: Stack, planned: PlannedStack, approved_sha256: str) -> dic
     wait = load_settings().terraform_timeout
     if not planned.summary.approvable:  # never reached through the flow; a last guard
         raise PolicyViolation(f"{planned.summary.refusal}; nothing was applied")
-    with hold_limit(apply_limit_name(stack), wait_seconds=wait):
+    slot = nullcontext() if slot_held else hold_limit(apply_limit_name(stack), wait_seconds=wait)
+    with slot:
         stale = stale_plan_reason(
             stack=stack.name,
             approved_sha256=approved_sha256,

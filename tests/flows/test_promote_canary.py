@@ -180,6 +180,95 @@ def test_one_error_against_a_zero_error_baseline_is_not_a_rollback(
     assert state.is_completed(), state.message
 
 
+def test_a_bad_canary_beside_a_sick_baseline_is_rolled_back_by_the_absolute_ceiling(
+    kube_app: KubeApp,
+    fake_kube: FakeKube,
+    prometheus: Prometheus,
+    metrics_app: MetricsApp,
+) -> None:
+    # 18 % against a sick 10 % is within 2 x baseline; the 5 % ceiling still fails it.
+    metrics_label = label()
+    metrics_app.control(metrics_label, "stable", error_rate=0.10)
+    metrics_app.control(metrics_label, "canary", error_rate=0.18)
+    with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", metrics_label):
+        state = promote_canary(**params(kube_app, prometheus.url, metrics_label), return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith("rolled back at 5 %: failed: canary error rate"), state.message
+    assert "> limit 5.00% (min(max(2 x baseline, floor 1.00%), ceiling 5.00%))" in state.message
+    assert_no_canary_traffic(kube_app, fake_kube, "gateway")
+    assert Deployments(kube_app.api, kube_app.namespace).image_of(APP) == kube_app.stable_image
+
+
+def test_a_canary_nine_times_slower_than_the_baseline_is_rolled_back_below_the_absolute_limit(
+    kube_app: KubeApp,
+    fake_kube: FakeKube,
+    prometheus: Prometheus,
+    metrics_app: MetricsApp,
+) -> None:
+    # A canary P99 of about 490 ms is under the absolute 500 ms, but 9 x the baseline's 55 ms.
+    metrics_label = label()
+    metrics_app.control(metrics_label, "stable", error_rate=0.0, latency_ms=45)
+    metrics_app.control(metrics_label, "canary", error_rate=0.0, latency_ms=400)
+    with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", metrics_label):
+        state = promote_canary(**params(kube_app, prometheus.url, metrics_label), return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith("rolled back at 5 %: failed: canary p99 ≈"), state.message
+    assert "(between 0.25 s and 0.5 s)" in state.message  # how coarse the buckets make it
+    assert "(1.5 x baseline p99" in state.message
+    assert_no_canary_traffic(kube_app, fake_kube, "gateway")
+    rows = measurements(state.state_details.flow_run_id, kube_app)
+    assert rows[-1]["phase"] == "failed"
+    assert rows[-1]["baseline p99"].startswith("≈ "), rows[-1]
+    assert rows[-1]["canary p99"].endswith("(between 0.25 s and 0.5 s)"), rows[-1]
+
+
+@pytest.mark.parametrize(
+    ("case", "beginning"),
+    [
+        (
+            "nothing has data",
+            "rolled back at 5 %: error: 5 checks in a row could not measure (limit 4): could "
+            "not measure: the app has no series in Prometheus at all",
+        ),
+        (
+            "only the canary has no data",
+            "rolled back at 5 %: inconclusive: inconclusive at the end of the hold 2 times "
+            "(limit 1): canary without data: 0 requests in",
+        ),
+        (
+            "no version label",
+            "rolled back at 5 %: error: 5 checks in a row could not measure (limit 4): could "
+            "not measure: the series carry no `version` label",
+        ),
+    ],
+)
+def test_who_has_no_data_is_told_apart_in_the_reason(
+    case: str,
+    beginning: str,
+    kube_app: KubeApp,
+    fake_kube: FakeKube,
+    prometheus: Prometheus,
+    metrics_app: MetricsApp,
+) -> None:
+    metrics_label = label()
+    p = params(kube_app, prometheus.url, metrics_label)
+    try:
+        if case == "only the canary has no data":  # stable serves, the canary sends nothing
+            metrics_app.control(metrics_label, "stable", rps=400)
+            metrics_app.control(metrics_label, "canary", rps=0)
+        elif case == "no version label":  # every pod's metrics summed, no version
+            metrics_app.control(metrics_label, "", rps=400)
+        state = promote_canary(**p, return_state=True)
+    finally:
+        metrics_app.control(metrics_label, "stable", rps=0)
+        metrics_app.control(metrics_label, "", rps=0)
+    assert state.is_failed()
+    assert state.message.startswith(beginning), state.message
+    assert_no_canary_traffic(kube_app, fake_kube, "gateway")
+    last = rolled_back(kube_app)[-1]["payload"]
+    assert last["outcome"] == ("inconclusive" if "canary" in case else "error")
+
+
 def test_too_little_canary_traffic_is_inconclusive_then_rolled_back(
     kube_app: KubeApp,
     fake_kube: FakeKube,
@@ -195,24 +284,6 @@ def test_too_little_canary_traffic_is_inconclusive_then_rolled_back(
         "rolled back at 5 %: inconclusive: inconclusive at the end of the hold 2 times (limit 1)"
     ), state.message
     assert "too little canary traffic" in state.message
-    assert_no_canary_traffic(kube_app, fake_kube, "gateway")
-
-
-def test_series_without_the_version_label_roll_back_naming_the_label(
-    kube_app: KubeApp,
-    fake_kube: FakeKube,
-    prometheus: Prometheus,
-    metrics_app: MetricsApp,
-) -> None:
-    metrics_label = label()
-    metrics_app.control(metrics_label, "", rps=400)  # every pod's metrics summed, no version
-    try:
-        state = promote_canary(**params(kube_app, prometheus.url, metrics_label), return_state=True)
-    finally:
-        metrics_app.control(metrics_label, "", rps=0)
-    assert state.is_failed()
-    assert state.message.startswith("rolled back at 5 %: error: 5 checks in a row"), state.message
-    assert "the series carry no `version` label" in state.message
     assert_no_canary_traffic(kube_app, fake_kube, "gateway")
 
 

@@ -180,6 +180,29 @@ def matches(labels: dict[str, str], selector: str) -> bool:
     return True
 
 
+@dataclass
+class Fault:
+    """The next ``count`` resource requests with a method in ``methods`` (all when empty)
+    answer ``status`` (a Kubernetes Status body; 0: answered normally) after ``delay``
+    seconds: an API server failing, conflicting or slow for a while (tests/faults)."""
+
+    status: int = 0
+    delay: float = 0.0
+    count: int = 1
+    methods: tuple[str, ...] = ()
+
+    def applies(self, method: str) -> bool:
+        return self.count > 0 and (not self.methods or method in self.methods)
+
+
+FAULT_REASONS = {
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
+
+
 class Store:
     """Objects by (kind plural, namespace, name), with events for watchers."""
 
@@ -190,6 +213,7 @@ class Store:
         self.revision = 0
         self.failing: set[tuple[str, str]] = set()
         self.requests: list[dict[str, str]] = []
+        self.faults: list[Fault] = []
 
     def next_rv(self) -> str:
         self.revision += 1
@@ -228,6 +252,12 @@ class FakeKube:
         self.httpd.server_close()
         with self.store.lock:
             self.store.lock.notify_all()
+
+    def inject(self, fault: Fault) -> Fault:
+        """Arm ``fault`` (see :class:`Fault`); faults apply in the order armed."""
+        with self.store.lock:
+            self.store.faults.append(fault)
+        return fault
 
     def kubeconfig(self) -> dict[str, Any]:
         return self.kubeconfig_for(self.url)
@@ -499,6 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, discovery)
                 return
             m = PATH.match(url.path)
+            self._fault(method)
             if not m or m.group("plural") not in fake.kinds:
                 raise ApiError(
                     404,
@@ -653,6 +684,19 @@ class _Handler(BaseHTTPRequestHandler):
                 "resources": resources(groups[gv]),
             }
         return None
+
+    def _fault(self, method: str) -> None:
+        """Answer as the first armed fault that applies says (and use it up)."""
+        with self.fake.store.lock:
+            fault = next((f for f in self.fake.store.faults if f.applies(method)), None)
+            if fault is None:
+                return
+            fault.count -= 1
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.status:
+            reason = FAULT_REASONS.get(fault.status, "InternalError")
+            raise ApiError(fault.status, reason, f"injected fault: {fault.status} {reason}")
 
     def _control(self, method: str, path: str) -> None:
         store = self.fake.store
