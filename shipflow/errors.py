@@ -19,6 +19,8 @@
           │    └── TransientKubernetesError  + Transient (409, 429, 5xx, connection)
           ├── HAProxyError(command, answer) the runtime API refused a command or is unreachable
           ├── BuildError(context)          an image build failed (the Dockerfile, a RUN step)
+          ├── GitError(command, returncode, stderr_tail)
+          │    └── CommitNotFound(sha, url)  the repository does not have the commit
           └── RegistryError(ref)           a push, pull or manifest read failed
                ├── TransientRegistryError  + Transient (connection refused, 5xx)
                └── DigestMismatch          tags of one build resolve to different digests
@@ -165,6 +167,27 @@ class BuildError(AdapterError):
     def __init__(self, context: str, message: str) -> None:
         self.context = context
         super().__init__(f"build of {context} failed: {message}")
+
+
+class GitError(AdapterError):
+    """A git command failed (fetch, checkout); ``stderr_tail`` never holds credentials."""
+
+    def __init__(self, command: str, returncode: int, stderr_tail: str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        tail = f": {stderr_tail}" if stderr_tail else ""
+        super().__init__(f"git {command} failed (exit {returncode}){tail}")
+
+
+class CommitNotFound(GitError):
+    """The repository has no commit ``sha``: nothing is built from it."""
+
+    def __init__(self, sha: str, url: str) -> None:
+        self.sha = sha
+        self.url = url
+        super().__init__("fetch", 0, "")
+        self.args = (f"commit {sha} not found in {url}",)
 
 
 class RegistryError(AdapterError):

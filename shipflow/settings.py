@@ -49,6 +49,16 @@ class Settings(BaseSettings):
         description="The local deploy target's apps folder (app versions as processes behind "
         "HAProxy; `shipflow sandbox up` makes one).",
     )
+    registry_credentials_block: str | None = Field(
+        default=None,
+        description='Prefect Secret block with {"username", "password"} for image pushes.',
+    )
+    git_credentials_block: str | None = Field(
+        default=None,
+        description="Prefect Secret block with a token, or {username, password}, for git "
+        "fetches over HTTPS (default: the worker's own git configuration).",
+    )
+    git_timeout: float = Field(default=600.0, gt=0, description="Seconds per git command.")
     prometheus_url: str = Field(
         default="http://127.0.0.1:9090", description="Where the canary analysis queries."
     )

@@ -19,6 +19,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from shipflow.cli import (
     demo,
+    deploy,
     dockerfile,
     doctor,
     drift,
@@ -31,7 +32,18 @@ from shipflow.cli import (
 from shipflow.cli._app import EXIT_OK, EXIT_USAGE, app, err
 
 __all__ = ["app", "main"]
-_COMMANDS = (demo, dockerfile, doctor, drift, pipeline, sandbox, scaffold, terraform, webhook)
+_COMMANDS = (
+    demo,
+    deploy,
+    dockerfile,
+    doctor,
+    drift,
+    pipeline,
+    sandbox,
+    scaffold,
+    terraform,
+    webhook,
+)
 
 
 def main() -> None:

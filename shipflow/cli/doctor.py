@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -22,11 +22,31 @@ def version() -> None:
 
 
 @app.command()
-def doctor(as_json: JsonOpt = False) -> None:
+def doctor(
+    as_json: JsonOpt = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker",
+            help="Check what a production worker needs; exit 1 when something is missing.",
+        ),
+    ] = False,
+    repo: Annotated[
+        list[str] | None,
+        typer.Option(help="With --worker: a repository URL releases fetch from (repeatable)."),
+    ] = None,
+    pool: Annotated[str, typer.Option(help="With --worker: the work pool.")] = "shipflow-process",
+) -> None:
     """Report which Terraform, Prefect API and local tools shipflow would use here.
 
     Exit 1 when the Terraform found is too old for a stack under SHIPFLOW_STACKS_ROOT.
-    """
+
+    With --worker: Terraform and its version, buildah, git and read access to each --repo,
+    the registry credentials block, kubeconfig and the cluster's API, Prometheus, the Prefect
+    API and the work pool — each missing one named with how to fix it (exit 1)."""
+    if worker:
+        _worker_doctor(repo or [], pool, as_json)
+        return
     from shipflow.adapters.terraform import Terraform, find_terraform
     from shipflow.core.terraform_env import parse_pass_env
     from shipflow.settings import load_settings
@@ -102,3 +122,34 @@ def _stack_problems(root: Path, version: str) -> dict[str, list[str]]:
         if problems:
             found[str(path.relative_to(root)) if path != root else "."] = problems
     return found
+
+
+def _worker_doctor(repos: list[str], pool: str, as_json: bool) -> None:
+    from shipflow.deployments.doctor import worker_checks
+
+    checks = worker_checks(repos, pool)
+    missing = [c for c in checks if not c.ok]
+    if as_json:
+        emit_json(
+            {
+                "ok": not missing,
+                "checks": [
+                    {"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks
+                ],
+            }
+        )
+    else:
+        table = Table(title="shipflow doctor --worker", show_lines=True)
+        for column in ("check", "", "found", "fix"):
+            # fold, not "…": a fix is a command or a variable name to copy whole
+            table.add_column(column, overflow="fold")
+        for c in checks:
+            mark = "[green]ok[/]" if c.ok else "[bold red]MISSING[/]"
+            # found and fix quote stderr and Python: brackets in them are text, not markup
+            table.add_row(escape(c.name), mark, escape(c.detail), escape(c.fix))
+        console.print(table)
+        if missing:
+            names = ", ".join(c.name for c in missing)
+            console.print(f"[bold red]{len(missing)} missing:[/] {names}", highlight=False)
+    if missing:
+        raise typer.Exit(EXIT_ERROR)

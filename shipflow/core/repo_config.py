@@ -17,21 +17,33 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Sequence
-from typing import Any, Literal
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shipflow.core.canary import CanaryPolicy
 from shipflow.core.validation import validated
 from shipflow.errors import ConfigError
 
 
+def _inside(path: str) -> str:
+    """A path inside the repository: relative, and never climbing out with ``..``."""
+    parts = PurePosixPath(path).parts
+    if not path or path.startswith(("/", "\\")) or ".." in parts or ":" in path:
+        raise ValueError(f"{path!r} must be a relative path inside the repository, without '..'")
+    return path
+
+
+RepoPath = Annotated[str, AfterValidator(_inside)]
+
+
 class ImageSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    context: str
+    context: RepoPath
     repository: str
-    dockerfile: str = "Dockerfile"
+    dockerfile: RepoPath = "Dockerfile"
 
 
 class RouterConfig(BaseModel):
@@ -45,7 +57,7 @@ class ServiceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     image: ImageSpec
-    stack: str | None = None
+    stack: RepoPath | None = None
     strategy: Literal["canary"] = "canary"
     target: Literal["kubernetes", "local"] = Field(
         default="kubernetes",

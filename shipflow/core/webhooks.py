@@ -89,6 +89,7 @@ class Commit(_Payload):
 class GitHubRepository(_Payload):
     full_name: Name
     default_branch: Name
+    clone_url: Text | None = None
 
 
 class GitHubPusher(_Payload):
@@ -128,6 +129,7 @@ class GitHubPullRequest(_Payload):
 class GitLabProject(_Payload):
     path_with_namespace: Name
     default_branch: Name | None = None
+    git_http_url: Text | None = None
 
 
 class GitLabKind(_Payload):
@@ -172,6 +174,7 @@ class GenericMerge(_Payload):
     ref: Name
     author: Text = "unknown"
     changed_paths: list[FilePath] | None = None
+    clone_url: Text | None = None
 
 
 class Merge(BaseModel):
@@ -190,6 +193,7 @@ class Merge(BaseModel):
     changed_paths: tuple[str, ...]
     paths_unknown: str | None = None
     delivery: str
+    clone_url: str | None = None  # where a worker fetches ``sha`` from
 
     @property
     def event_id(self) -> uuid.UUID:
@@ -382,6 +386,7 @@ def github_merge(event: str | None, delivery: str | None, body: bytes) -> Merge:
             changed_paths=paths,
             paths_unknown=unknown,
             delivery=delivery_id,
+            clone_url=push.repository.clone_url,
         )
     pull = _validate(GitHubPullRequest, payload)
     default = pull.repository.default_branch
@@ -401,6 +406,7 @@ def github_merge(event: str | None, delivery: str | None, body: bytes) -> Merge:
         changed_paths=(),
         paths_unknown=f"{PATHS_UNKNOWN}: a merged pull request lists no files",
         delivery=delivery_id,
+        clone_url=pull.repository.clone_url,
     )
 
 
@@ -438,6 +444,7 @@ def gitlab_merge(body: bytes, delivery: str) -> Merge:
             changed_paths=paths,
             paths_unknown=unknown,
             delivery=delivery,
+            clone_url=push.project.git_http_url,
         )
     if kind == "merge_request":
         request = _validate(GitLabMergeRequest, payload)
@@ -459,12 +466,13 @@ def gitlab_merge(body: bytes, delivery: str) -> Merge:
             changed_paths=(),
             paths_unknown=f"{PATHS_UNKNOWN}: a merged merge request lists no files",
             delivery=delivery,
+            clone_url=request.project.git_http_url,
         )
     raise WebhookIgnored(f"GitLab {_shown(kind)} event is not a merge")
 
 
 def generic_merge(delivery: str | None, body: bytes) -> Merge:
-    """``{"repo", "sha", "ref", "author", "changed_paths"}`` from any CI system."""
+    """``{"repo", "sha", "ref", "author", "changed_paths", "clone_url"}`` from any CI system."""
     request = _validate(GenericMerge, parse_json(body))
     if _deleted(request.sha):
         raise WebhookIgnored(f"{request.ref} deleted")
@@ -485,6 +493,7 @@ def generic_merge(delivery: str | None, body: bytes) -> Merge:
         changed_paths=paths,
         paths_unknown=unknown,
         delivery=_delivery("X-Delivery-Id", delivery) or hashlib.sha256(body).hexdigest(),
+        clone_url=request.clone_url,
     )
 
 
@@ -510,6 +519,7 @@ def merge_event(merge: Merge, occurred: str) -> dict[str, Any]:
             "changed_paths": None if merge.paths_unknown else list(merge.changed_paths),
             "paths_unknown": merge.paths_unknown,
             "delivery": merge.delivery,
+            "clone_url": merge.clone_url,
         },
     }
 

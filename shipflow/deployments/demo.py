@@ -33,6 +33,7 @@ from typing import Any
 import boto3
 import httpx
 
+from shipflow.adapters.git import Git
 from shipflow.deployments import local
 from shipflow.deployments.reviewer import api_filter, approve_own_plans
 from shipflow.deployments.sandbox.images import make_base_image
@@ -203,7 +204,9 @@ def _environment(workdir: Path, sandbox: Sandbox) -> None:
     )
 
 
-def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tuple[Path, str]:
+def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tuple[Path, str, str]:
+    """The example repository, committed: its path, the merge's commit (a merge of its own,
+    never "already released": the tree holds a new bucket name) and the state bucket."""
     from shipflow.deployments.sandbox.cluster import APP
 
     repo = root / "repo"
@@ -225,7 +228,8 @@ def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tupl
             namespace=namespace,
         )
     )
-    return repo, bucket
+    sha = Git().commit_all(repo, "web: version 2")
+    return repo, sha, bucket
 
 
 def run_demo(say: Callable[[str], None], prefect_url: str | None = None) -> DemoResult:
@@ -255,7 +259,7 @@ def run_demo(say: Callable[[str], None], prefect_url: str | None = None) -> Demo
             config_file=os.environ["KUBECONFIG"]
         )
         cluster = create_app(api, image="registry.local/web:1.0.0")
-        repo, bucket = _repository(workdir, sandbox, cluster.namespace, base)
+        repo, sha, bucket = _repository(workdir, sandbox, cluster.namespace, base)
         say(
             f"example repository written to {repo}; the cluster runs web 1.0.0 in "
             f"namespace {cluster.namespace}"
@@ -264,7 +268,7 @@ def run_demo(say: Callable[[str], None], prefect_url: str | None = None) -> Demo
         users.control(APP, "stable", error_rate=0.01)
         users.control(APP, "canary", error_rate=0.01)
         with traffic(sandbox.kube, users, cluster.namespace, "gateway", APP):
-            _release(sandbox.api_url, repo, result, say)
+            _release(sandbox.api_url, repo, sha, result, say)
         result.deployed_image = Deployments(api, cluster.namespace).image_of(APP)
         s3 = boto3.client("s3", endpoint_url=sandbox.s3)
         with contextlib.suppress(s3.exceptions.NoSuchKey):
@@ -273,10 +277,11 @@ def run_demo(say: Callable[[str], None], prefect_url: str | None = None) -> Demo
         return result
 
 
-def _release(api_url: str, repo: Path, result: DemoResult, say: Callable[[str], None]) -> None:
+def _release(
+    api_url: str, repo: Path, sha: str, result: DemoResult, say: Callable[[str], None]
+) -> None:
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-    sha = uuid.uuid4().hex + uuid.uuid4().hex[:8]  # a merge of its own: never "already released"
     run_name = f"shipflow-demo-{uuid.uuid4().hex[:12]}"
     stop = threading.Event()
     approver = threading.Thread(
@@ -292,7 +297,7 @@ def _release(api_url: str, repo: Path, result: DemoResult, say: Callable[[str], 
         state = release.with_options(flow_run_name=run_name)(
             repo="shop/web",
             sha=sha,
-            checkout=str(repo),
+            clone_url=repo.as_uri(),
             changed_paths=["services/web/index.html"],
             approval_timeout=300,
             return_state=True,

@@ -54,6 +54,7 @@ from shipflow.core.webhooks import (
     verify_hmac,
     verify_token,
 )
+from shipflow.deployments.api import prefect_auth_headers
 from shipflow.deployments.outbox import DEFAULT_PATH, Outbox, Pending
 from shipflow.errors import WebhookIgnored, WebhookRejected
 from shipflow.tasks.common import load_secret
@@ -262,7 +263,8 @@ def create_app(settings: WebhookSettings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=10) as client:
+        # With API authentication on, the receiver sends what Prefect's own client sends.
+        async with httpx.AsyncClient(timeout=10, headers=prefect_auth_headers()) as client:
             state.task = asyncio.create_task(
                 send_outbox(outbox, client, api_url, wake, settings, state)
             )

@@ -34,6 +34,7 @@ from shipflow.core.steps import (
 )
 from shipflow.core.watch import DEFAULT_TTL_SECONDS, Watch
 from shipflow.errors import ConcurrencyBusy, KubernetesError
+from shipflow.flows.crashes import explain_lost_worker
 from shipflow.flows.pauses import end_after_expired_pause
 from shipflow.tasks.canary import (
     Canary,
@@ -112,7 +113,7 @@ def _rollback_hook(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -
 
 @flow(
     name="promote_canary",
-    on_crashed=[_rollback_hook],
+    on_crashed=[_rollback_hook, explain_lost_worker],
     on_cancellation=[_rollback_hook],
 )
 def promote_canary(

@@ -6,19 +6,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, tags
 from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
 from prefect.states import Completed, Failed
 
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
 from shipflow.adapters.processes import LocalTarget
+from shipflow.core.commits import parse_sha
 from shipflow.core.repo_config import ServiceConfig, parse_repo_config
 from shipflow.errors import ConfigError
 from shipflow.flows.build_and_push import build_and_push
+from shipflow.flows.crashes import explain_lost_worker
 from shipflow.flows.promote_canary import promote_canary
 from shipflow.flows.terraform_release import terraform_release
 from shipflow.settings import load_settings
+from shipflow.tasks.git import commit_worktree
 from shipflow.tasks.release import claim_release, finish_release, publish_release
 
 
@@ -44,39 +48,61 @@ def _canary(name: str, service: ServiceConfig, image: str) -> State[Any]:
 STRATEGIES: dict[str, Callable[[str, ServiceConfig, str], State[Any]]] = {"canary": _canary}
 
 
-@flow(name="release")
+@flow(name="release", on_crashed=[explain_lost_worker])
 def release(
     repo: str,
     sha: str,
+    clone_url: str | None = None,
     ref: str = "refs/heads/main",
     services: list[str] | None = None,
     changed_paths: list[str] | None = None,
-    checkout: str | None = None,
     approval_timeout: int = 3600,
     auto_approve: bool = False,
 ) -> State[Any]:
-    """Release commit ``sha`` of ``repo``: for each service in its ``shipflow.toml`` that the
-    merge touched, build_and_push → terraform_release (if it has a stack, with the approval
-    pause) → the service's rollout strategy with the image's digest. Each stage is a subflow;
-    the first stage that does not complete stops the chain with its reason. A commit already
-    released (or releasing) for a service is not released again.
+    """Release commit ``sha`` of ``repo``: fetch exactly that commit into a directory of this
+    run's own, then for each service in its ``shipflow.toml`` that the merge touched,
+    build_and_push → terraform_release (if it has a stack, with the approval pause) → the
+    service's rollout strategy with the image's digest. Each stage is a subflow; the first
+    stage that does not complete stops the chain with its reason. A commit already released
+    (or being released by a live run) for a service is not released again.
 
     Args:
         repo: ``owner/name``, as in the merge event.
-        sha: The merged commit.
+        sha: The merged commit (its full id); a commit the repository lacks fails the run
+            before anything is built.
+        clone_url: Where to fetch it (the merge event carries it); credentials come from
+            ``SHIPFLOW_GIT_CREDENTIALS_BLOCK`` or the worker's git configuration.
         ref: The branch ref it landed on.
         services: Only these services (default: those whose ``paths`` the merge touched).
         changed_paths: Paths the merge changed (from the event), to pick services; None or
             empty when the forge did not say (paths unknown: every service is released).
-        checkout: The repository checked out at ``sha`` (default: SHIPFLOW_STACKS_ROOT).
         approval_timeout: Seconds to wait for each Terraform approval.
         auto_approve: Apply Terraform plans without the approval pause.
     """
+    sha = parse_sha(sha)
+    if not clone_url:
+        raise ConfigError("clone_url", f"no clone URL for {repo}: the merge event must carry one")
+    # Subflows carry this run's tags (``shipflow``…), so the automations that watch shipflow's
+    # runs (heartbeats, crashed canaries) see them too.
+    with tags(*flow_run.get_tags()), commit_worktree(clone_url, sha) as root:
+        return _release_commit(
+            repo, sha, root, services, changed_paths, approval_timeout, auto_approve
+        )
+
+
+def _release_commit(
+    repo: str,
+    sha: str,
+    root: Path,
+    services: list[str] | None,
+    changed_paths: list[str] | None,
+    approval_timeout: int,
+    auto_approve: bool,
+) -> State[Any]:
     logger = get_run_logger()
-    root = Path(checkout) if checkout else load_settings().stacks_root
     config_file = root / "shipflow.toml"
     if not config_file.is_file():
-        raise ConfigError("checkout", f"{config_file} does not exist")
+        raise ConfigError("shipflow.toml", f"commit {sha} of {repo} has no shipflow.toml")
     config = parse_repo_config(config_file.read_text())
     selection = config.select(changed_paths)
     names = services or list(selection.services)
@@ -84,6 +110,8 @@ def release(
     if unknown:
         raise ConfigError("services", f"not in shipflow.toml: {', '.join(unknown)}")
     rows: list[dict[str, str]] = []
+    released: list[str] = []
+    skipped: list[str] = []
     scope = ""
     if not services and not changed_paths:
         # The merge may have touched any service: say so in the log, summary and message.
@@ -97,11 +125,25 @@ def release(
             )
             if outcome is not None:
                 return Failed(message=outcome)
+            skip = any(r["service"] == name and r["state"] == "skipped" for r in rows)
+            (skipped if skip else released).append(name)
     finally:
         publish_release(repo, sha, rows)
-    message = f"released {sha[:12]} of {repo}: {', '.join(names) or 'no service affected'}{scope}"
+    message = _summary(repo, sha, released, [r for r in rows if r["state"] == "skipped"]) + scope
     logger.info(message)
     return Completed(message=message)
+
+
+def _summary(repo: str, sha: str, released: list[str], skipped: list[dict[str, str]]) -> str:
+    """``released <sha> of <repo>: web`` — and what was skipped, and why, never hidden."""
+    head = f"{sha[:12]} of {repo}"
+    parts = []
+    if released:
+        parts.append(f"released {head}: {', '.join(released)}")
+    if skipped:
+        why = "; ".join(f"{r['service']}: {r['detail']}" for r in skipped)
+        parts.append(f"skipped {why}" if released else f"nothing released for {head}: {why}")
+    return "; ".join(parts) or f"nothing released for {head}: no service affected"
 
 
 def _release_service(
@@ -136,6 +178,7 @@ def _release_service(
             repository=service.image.repository,
             git_sha=sha,
             dockerfile=service.image.dockerfile,
+            registry_credentials=load_settings().registry_credentials_block,
             return_state=True,
         )
         if reason := stopped("build_and_push", image):

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from prefect.runtime import flow_run
 from prefect.variables import Variable
 
 from shipflow.core.names import slug
+from shipflow.core.releases import decide_claim
 from shipflow.tasks.common import ensure_limit, hold_limit, shipflow_task
 
 
@@ -15,30 +21,44 @@ def _name(service: str) -> str:
     return "shipflow_release_" + slug(service, sep="_")
 
 
+def run_state_type(run_id: Any) -> str | None:
+    """The state type of flow run ``run_id`` (``RUNNING``, ``CRASHED``…); None when it is gone."""
+    try:
+        run = UUID(str(run_id))
+    except ValueError:
+        return None
+    with get_client(sync_client=True) as client:
+        try:
+            found = client.read_flow_run(run)
+        except ObjectNotFound:
+            return None
+    return found.state.type.value if found.state else None
+
+
 @shipflow_task(name="claim_release")
 def claim_release(service: str, sha: str) -> str | None:
-    """Mark ``sha`` as releasing for ``service``; the reason to skip if it already is released
-    or releasing (a redelivered webhook, a second trigger). Atomic per service."""
+    """Mark ``sha`` as releasing for ``service`` by this run; the reason to skip if it is
+    already released, or being released by a run that is still live. A claim held by a run
+    that is no longer running (crashed, cancelled, deleted) is taken over. Atomic per
+    service."""
+    me = str(flow_run.get_id() or "")
     limit = ensure_limit(f"shipflow-release-claim-{slug(service)}")
     with hold_limit(limit, wait_seconds=30):
         record: Any = Variable.get(_name(service), default=None)
-        if (
-            isinstance(record, dict)
-            and record.get("sha") == sha
-            and record.get("state")
-            in (
-                "releasing",
-                "released",
-            )
-        ):
-            return f"{sha} is already {record['state']} for {service}"
-        Variable.set(_name(service), {"sha": sha, "state": "releasing"}, overwrite=True)
+        holder = record.get("run") if isinstance(record, dict) else None
+        decision = decide_claim(record, sha, me, run_state_type(holder) if holder else None)
+        if not decision.take:
+            return f"{decision.reason} for {service}"
+        if decision.reason != "not claimed":
+            get_run_logger().warning("%s: %s", service, decision.reason)
+        Variable.set(_name(service), {"sha": sha, "state": "releasing", "run": me}, overwrite=True)
     return None
 
 
 @shipflow_task(name="finish_release")
 def finish_release(service: str, sha: str, state: str) -> None:
-    Variable.set(_name(service), {"sha": sha, "state": state}, overwrite=True)
+    me = str(flow_run.get_id() or "")
+    Variable.set(_name(service), {"sha": sha, "state": state, "run": me}, overwrite=True)
 
 
 @shipflow_task(name="publish_release")

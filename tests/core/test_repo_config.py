@@ -80,6 +80,22 @@ def test_which_services_a_merge_releases_and_why(
             "services.web.policy.steps",
             "weights must rise",
         ),
+        (
+            '[services.web]\nimage = { context = "../../etc", repository = "b" }\n',
+            "services.web.image.context",
+            "relative path inside the repository",
+        ),
+        (
+            '[services.web]\nimage = { context = "a", repository = "b" }\nstack = "/srv/infra"\n',
+            "services.web.stack",
+            "relative path inside the repository",
+        ),
+        (
+            '[services.web]\nimage = { context = "a", repository = "b", '
+            'dockerfile = "../Dockerfile" }\n',
+            "services.web.image.dockerfile",
+            "without '..'",
+        ),
     ],
 )
 def test_bad_fields_are_named(text: str, field: str, words: str) -> None:

@@ -387,3 +387,19 @@ def test_the_event_is_serialised_once_as_utf8_json() -> None:
 )
 def test_what_a_send_answer_means(status: int | None, healthy: bool, outcome: str) -> None:
     assert classify_send(status, prefect_healthy=healthy) == outcome
+
+
+def test_the_event_carries_where_a_worker_fetches_the_commit() -> None:
+    """Each forge's own example names the repository's clone URL; the event passes it on."""
+    push = github("push", real("github/push.with-new-branch.json"))
+    assert push.clone_url == "https://github.com/Codertocat/Hello-World.git"
+    assert github("pull_request", merged_pull()).clone_url == push.clone_url
+    lab = gitlab_merge(body(real("gitlab/push.json")), "k")
+    assert lab.clone_url == "http://example.com/mike/diaspora.git"
+    generic = generic_merge(
+        None,
+        body({"repo": "a/b", "sha": SHA, "ref": "refs/heads/main", "clone_url": "git@h:a/b.git"}),
+    )
+    assert generic.clone_url == "git@h:a/b.git"
+    event = merge_event(push, "2024-01-01T00:00:00+00:00")
+    assert event["payload"]["clone_url"] == "https://github.com/Codertocat/Hello-World.git"

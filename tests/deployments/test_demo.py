@@ -46,6 +46,7 @@ def test_demo_on_a_shared_server_releases_and_leaves_a_foreign_paused_plan_alone
     result = json.loads(done.stdout)
     assert result["api_url"] == prefect_server.api_url
     assert result["state"] == "COMPLETED"
+    # The example repository is a git repository; its commit is released, fetched by id.
     assert re.fullmatch(r"released [0-9a-f]{12} of shop/web: shipflow-demo-web", result["message"])
     assert result["stages"] == [
         "build_and_push: COMPLETED",

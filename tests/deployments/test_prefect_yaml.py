@@ -83,7 +83,8 @@ def test_a_signed_merge_starts_exactly_one_release_run(
 ) -> None:
     release_id = deployed["release"]["id"]
     sha = uuid.uuid4().hex + "0123abcd"
-    body = push(f"shop/web-{uuid.uuid4().hex[:6]}", sha=sha)
+    repo = f"shop/web-{uuid.uuid4().hex[:6]}"
+    body = push(repo, sha=sha)
     delivery = str(uuid.uuid4())
     assert post_github(receiver, body, sign(body), delivery).status_code == 202
     assert post_github(receiver, body, sign(body), delivery).json()["status"] == "duplicate"
@@ -94,6 +95,8 @@ def test_a_signed_merge_starts_exactly_one_release_run(
     assert len(runs) == 1
     assert runs[0]["parameters"]["ref"] == "refs/heads/main"
     assert runs[0]["parameters"]["changed_paths"] == ["infra/main.tf", "svc/web/app.py"]
+    # The worker fetches the commit from where the forge says the repository is.
+    assert runs[0]["parameters"]["clone_url"] == f"https://github.com/{repo}.git"
     other = uuid.uuid4().hex + "89abcdef"
     body = push(f"shop/web-{uuid.uuid4().hex[:6]}", ref="refs/heads/feature", sha=other)
     assert post_github(receiver, body, sign(body)).json()["status"] == "ignored"

@@ -66,3 +66,30 @@ def make_node_image(buildah: str, busybox: str) -> str:
     finally:
         run("rm", container)
     return NODE_IMAGE
+
+
+def file_in_image(registry_host: str, repository: str, reference: str, path: str) -> str | None:
+    """The content of ``path`` in the image ``repository:reference`` as the registry serves it
+    (the topmost layer that holds it), read over the v2 API; None when no layer has it."""
+    import gzip
+    import io
+    import tarfile
+
+    import httpx
+
+    base = f"http://{registry_host}/v2/{repository}"
+    accept = (
+        "application/vnd.docker.distribution.manifest.v2+json,"
+        "application/vnd.oci.image.manifest.v1+json"
+    )
+    manifest = httpx.get(f"{base}/manifests/{reference}", headers={"Accept": accept}).json()
+    wanted = path.lstrip("/")
+    for layer in reversed(manifest["layers"]):
+        blob = httpx.get(f"{base}/blobs/{layer['digest']}", follow_redirects=True).content
+        data = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar.getmembers():
+                if member.name.lstrip("./") == wanted and member.isfile():
+                    handle = tar.extractfile(member)
+                    return handle.read().decode() if handle else None
+    return None

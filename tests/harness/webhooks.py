@@ -66,12 +66,19 @@ def run_receiver(api_url: str, tmp_path: Path, **overrides: Any) -> Iterator[Rec
 receiving = contextlib.contextmanager(run_receiver)
 
 
-def push(repo: str, ref: str = "refs/heads/main", sha: str | None = None) -> bytes:
+def push(
+    repo: str, ref: str = "refs/heads/main", sha: str | None = None, clone_url: str | None = None
+) -> bytes:
+    """A GitHub push event (the fields shipflow reads, as GitHub names them)."""
     return json.dumps(
         {
             "ref": ref,
             "after": sha or uuid.uuid4().hex + "abcdef01",
-            "repository": {"full_name": repo, "default_branch": "main"},
+            "repository": {
+                "full_name": repo,
+                "default_branch": "main",
+                "clone_url": clone_url or f"https://github.com/{repo}.git",
+            },
             "pusher": {"name": "alice"},
             "commits": [
                 {"added": ["svc/web/app.py"], "modified": ["infra/main.tf"], "removed": []}
