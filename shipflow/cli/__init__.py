@@ -20,9 +20,11 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from shipflow.cli import (
     demo,
     deploy,
+    diagnose,
     dockerfile,
     doctor,
     drift,
+    monitor,
     pipeline,
     sandbox,
     scaffold,
@@ -35,9 +37,11 @@ __all__ = ["app", "main"]
 _COMMANDS = (
     demo,
     deploy,
+    diagnose,
     dockerfile,
     doctor,
     drift,
+    monitor,
     pipeline,
     sandbox,
     scaffold,

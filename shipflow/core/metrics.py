@@ -79,8 +79,12 @@ class HttpMetrics(BaseModel):
             parts.append(f'{self.status_label}=~"{escape(self.error_status)}"')
         return ",".join(parts)
 
-    def _by(self, by: Sequence[str]) -> str:
-        return ", ".join(by)
+    def _by(self, by: Sequence[str] | None) -> str:
+        """The grouping labels; ``None`` groups by the version label, whatever it is named."""
+        return ", ".join((self.version_label,) if by is None else by)
+
+    def _by_le(self, by: Sequence[str] | None) -> str:
+        return ", ".join(("le", *((self.version_label,) if by is None else by)))
 
     # --- evidence: counts over a span, one value per version ----------------------------
 
@@ -115,19 +119,19 @@ class HttpMetrics(BaseModel):
 
     # --- rates, for recording rules, alerts, dashboards and SLOs -------------------------
 
-    def request_rate(self, app: str, window: str, by: Sequence[str] = ("version",)) -> str:
+    def request_rate(self, app: str, window: str, by: Sequence[str] | None = None) -> str:
         """Requests per second over ``window`` (a PromQL duration such as ``5m``)."""
         return (
             f"sum by ({self._by(by)}) "
             f"(rate({self.requests_metric}{{{self.selector(app)}}}[{window}]))"
         )
 
-    def error_rate(self, app: str, window: str, by: Sequence[str] = ("version",)) -> str:
+    def error_rate(self, app: str, window: str, by: Sequence[str] | None = None) -> str:
         """Error responses per second over ``window``."""
         sel = self.selector(app, errors=True)
         return f"sum by ({self._by(by)}) (rate({self.requests_metric}{{{sel}}}[{window}]))"
 
-    def error_ratio(self, app: str, window: str, by: Sequence[str] = ("version",)) -> str:
+    def error_ratio(self, app: str, window: str, by: Sequence[str] | None = None) -> str:
         """Errors / requests over ``window`` (0 when there were requests and no errors)."""
         return (
             f"({self.error_rate(app, window, by)} or {self.request_rate(app, window, by)} * 0)"
@@ -135,10 +139,33 @@ class HttpMetrics(BaseModel):
         )
 
     def latency_quantile(
-        self, q: float, app: str, window: str, by: Sequence[str] = ("version",)
+        self, q: float, app: str, window: str, by: Sequence[str] | None = None
     ) -> str:
         """The ``q`` quantile of latency over ``window``, interpolated within buckets."""
         return (
-            f"histogram_quantile({q:g}, sum by ({self._by(('le', *by))}) "
+            f"histogram_quantile({q:g}, sum by ({self._by_le(by)}) "
             f"(rate({self.latency_histogram}_bucket{{{self.selector(app)}}}[{window}])))"
         )
+
+    def slow_ratio(
+        self, app: str, window: str, threshold_seconds: float, by: Sequence[str] | None = None
+    ) -> str:
+        """Share of requests slower than ``threshold_seconds`` over ``window``: 1 - (requests in
+        the bucket ``le`` = threshold) / (all requests, ``le="+Inf"``). The threshold must be a
+        bucket boundary of the histogram (a latency SLO's target is chosen as one)."""
+        bucket = f"{self.latency_histogram}_bucket{{{self.selector(app)}"
+        bound = escape(bucket_pattern(threshold_seconds))
+        group = f"sum by ({self._by(by)})"
+        return (
+            f'1 - {group} (rate({bucket},le=~"{bound}"}}[{window}]))'
+            f' / {group} (rate({bucket},le="+Inf"}}[{window}]))'
+        )
+
+
+def bucket_pattern(seconds: float) -> str:
+    """A regular expression matching the ``le`` label of the bucket bounded at ``seconds`` as
+    every client library writes it (Go writes ``1``, Python ``1.0``; Prometheus 2 keeps the
+    text as scraped)."""
+    text = format(seconds, "f").rstrip("0").rstrip(".") or "0"
+    pattern = re.escape(text)
+    return pattern + r"(\.0)?" if "." not in text else pattern

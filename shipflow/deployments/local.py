@@ -251,22 +251,24 @@ def prometheus(
     targets: list[str],
     scrape_interval: str = "1s",
     file_sd: list[str] | None = None,
+    rule_files: Sequence[Path] = (),
 ) -> Service:
     """Debian's Prometheus scraping fixed ``targets`` (it applies new targets only after ~5s),
     and, with ``file_sd``, the target lists in those files (globs; rewritten files are read
-    again at once), for processes that come and go (the ``local`` target's app versions)."""
+    again at once), for processes that come and go (the ``local`` target's app versions).
+    ``rule_files`` are loaded and evaluated at the scrape interval (``shipflow monitor``)."""
     scrape: list[dict[str, Any]] = [{"job_name": "app", "static_configs": [{"targets": targets}]}]
     if file_sd:
         scrape.append(
             {"job_name": "local", "file_sd_configs": [{"files": file_sd, "refresh_interval": "1s"}]}
         )
-    config = _write_yaml(
-        workdir / "prometheus.yml",
-        {
-            "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-            "scrape_configs": scrape,
-        },
-    )
+    document: dict[str, Any] = {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "scrape_configs": scrape,
+    }
+    if rule_files:
+        document["rule_files"] = [str(path) for path in rule_files]
+    config = _write_yaml(workdir / "prometheus.yml", document)
     return Service(
         name="prometheus",
         argv=[

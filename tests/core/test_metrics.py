@@ -74,3 +74,14 @@ def test_durations_and_escapes() -> None:
     assert duration(0.0004) == "1ms"
     assert duration(600) == "600000ms"
     assert escape('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
+
+
+def test_the_default_grouping_is_the_configured_version_label() -> None:
+    """A team whose pods carry ``track`` instead of ``version`` gets its rates split by
+    ``track`` without passing the grouping itself."""
+    m = HttpMetrics(version_label="track")
+    assert m.request_rate("web", "5m").startswith("sum by (track) ")
+    assert "sum by (track) " in m.error_ratio("web", "5m")
+    assert "sum by (le, track) " in m.latency_quantile(0.99, "web", "5m")
+    assert m.slow_ratio("web", "5m", 0.5).count("sum by (track) ") == 2
+    assert "sum by (le) " in m.latency_quantile(0.99, "web", "5m", by=())

@@ -61,6 +61,7 @@ class Kind:
 KINDS = [
     Kind("", "v1", "services", "Service"),
     Kind("", "v1", "configmaps", "ConfigMap"),
+    Kind("", "v1", "secrets", "Secret"),
     Kind("apps", "v1", "deployments", "Deployment", ("scale", "status")),
     Kind("networking.k8s.io", "v1", "ingresses", "Ingress", ("status",)),
     Kind("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", ("status",)),
