@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         default=None, description="buildah --storage-driver (e.g. vfs where overlay cannot run)."
     )
     registry_tls: bool = Field(default=True, description="Talk to registries over HTTPS.")
+    local_root: Path | None = Field(
+        default=None,
+        description="The local deploy target's apps folder (app versions as processes behind "
+        "HAProxy; `shipflow sandbox up` makes one).",
+    )
     registry_credentials_block: str | None = Field(
         default=None,
         description='Prefect Secret block with {"username", "password"} for image pushes.',

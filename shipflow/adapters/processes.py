@@ -10,9 +10,12 @@ Everything lives under one directory (``root``), so that any process (the flow r
 sandbox's ``down``) finds what runs:
 
 - ``<app>/app.json`` — how to start a version: ``command`` (argv; ``{port}``, ``{version}``,
-  ``{image}`` and ``{app}`` are filled in), ``health`` (an HTTP path), ``backend``;
+  ``{image}`` and ``{app}`` are filled in), ``health`` (an HTTP path), ``backend``, and where
+  HAProxy's runtime API and the registry holding the app's images are;
 - ``<app>/<slot>.json`` — the running process: pid, its start time (so a reused PID is never
-  taken for it), port, image, and the run that watches it;
+  taken for it), port, image;
+- ``<app>/<slot>.watch.json`` — the run that watches the slot's traffic (see
+  :mod:`shipflow.core.watch`), kept apart so that a new process does not reset it;
 - ``targets/<app>-<slot>.json`` — a Prometheus file_sd target list, so Prometheus scrapes the
   app itself.
 
@@ -23,21 +26,25 @@ Deployment's pods outlive ``kubectl``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
-from shipflow.adapters.haproxy import HAProxyRuntime
+from shipflow.adapters.haproxy import HAProxyRouter, HAProxyRuntime
+from shipflow.adapters.images import Registry
 from shipflow.adapters.waiting import Timeout, poll_until
+from shipflow.core.watch import Watch
 from shipflow.errors import ConfigError, ServiceError
 
 SLOTS = ("stable", "canary")
@@ -117,6 +124,34 @@ class Instance:
 ImageEnv = Callable[[str], Mapping[str, str]]
 
 
+class LocalTarget(BaseModel):
+    """The ``local`` deploy target (a flow parameter, beside the Kubernetes ``ClusterTarget``):
+    the folder where an app's versions are defined and recorded (see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    root: str | None = Field(
+        default=None, description="The apps' folder; default: SHIPFLOW_LOCAL_ROOT."
+    )
+
+
+def registry_env(registry: str | None, tls: bool) -> ImageEnv:
+    """The ``ENV`` of an image held by ``registry`` (host:port, as in image references); none
+    for an image from anywhere else (a seed version that never was pushed). Reading the
+    registry's own image fails loudly: a version started without its ENV would not be it."""
+
+    def read(image: str) -> dict[str, str]:
+        host, _, rest = image.partition("/")
+        if registry is None or host != registry:
+            return {}
+        repository, sep, digest = rest.partition("@")
+        if not sep:
+            repository, _, digest = rest.rpartition(":")
+        return Registry(registry, tls=tls).image_env(repository, digest)
+
+    return read
+
+
 class LocalWorkloads:
     """The stable and canary processes of apps under ``root``, behind HAProxy's backend.
 
@@ -136,15 +171,45 @@ class LocalWorkloads:
 
     # --- the app's definition and its records ----------------------------------------------
 
+    @classmethod
+    def at(cls, root: Path, app: str, tls: bool = False) -> LocalWorkloads:
+        """The workloads of ``app`` under ``root``, with the HAProxy runtime API and the
+        registry its definition names."""
+        path = root / app / "app.json"
+        if not path.is_file():
+            raise ConfigError("local.root", f"no local app {app!r} under {root} ({path})")
+        spec = json.loads(path.read_text())
+        if not spec.get("runtime"):
+            raise ConfigError("local.root", f"{path} names no HAProxy runtime API")
+        runtime = HAProxyRuntime(spec["runtime"])
+        return cls(root, runtime, registry_env(spec.get("registry"), tls))
+
+    def router(self, app: str) -> HAProxyRouter:
+        """The router between ``app``'s stable and canary servers in its HAProxy backend."""
+        return HAProxyRouter(self.runtime, self._spec(app)["backend"])
+
     @staticmethod
     def define(
-        root: Path, app: str, command: list[str], health: str = "/healthz", backend: str = ""
+        root: Path,
+        app: str,
+        command: list[str],
+        health: str = "/healthz",
+        backend: str = "",
+        runtime: str = "",
+        registry: str = "",
     ) -> None:
-        """Write how ``app``'s versions start (the sandbox does this once)."""
+        """Write how ``app``'s versions start (the sandbox does this once), and where its
+        HAProxy runtime API (``unix:/path`` or ``host:port``) and image registry are."""
         folder = root / app
         folder.mkdir(parents=True, exist_ok=True)
         (root / "targets").mkdir(exist_ok=True)
-        spec = {"command": command, "health": health, "backend": backend or app}
+        spec = {
+            "command": command,
+            "health": health,
+            "backend": backend or app,
+            "runtime": runtime,
+            "registry": registry,
+        }
         _write_json(folder / "app.json", spec)
 
     def _spec(self, app: str) -> dict[str, Any]:
@@ -260,8 +325,20 @@ class LocalWorkloads:
             stop_group(old.pid, old.ticks)
         return inst
 
-    def ensure_canary(self, app: str, canary_name: str, image: str, **_: Any) -> None:
-        """The canary slot runs ``image`` (with no traffic until the router gives it some)."""
+    def ensure_canary(
+        self,
+        app: str,
+        canary_name: str,
+        image: str,
+        /,
+        *,
+        container: str | None = None,
+        version_label: str = "version",
+        canary_version: str = "canary",
+        replicas: int | None = None,
+    ) -> None:
+        """The canary slot runs ``image`` (with no traffic until the router gives it some).
+        A process has no containers, labels or replicas: the rest is the Kubernetes target's."""
         current = self.instance(canary_name)
         if current is None or current.image != image:
             self.start(canary_name, image)
@@ -307,6 +384,53 @@ class LocalWorkloads:
             poll_until(lambda: not self.exists(name), timeout=timeout, interval=poll)
         except Timeout:
             raise ServiceError(f"{name} still runs after {timeout:g}s") from None
+
+    # --- the watch record (see shipflow.core.watch) ---------------------------------------
+
+    def _watch_file(self, name: str) -> Path:
+        app, slot = self._slot(name)
+        return self.root / app / f"{slot}.watch.json"
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[Path]:
+        """The watch file of ``name``, read and written by one process at a time."""
+        path = self._watch_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield path
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read_watch(self, name: str) -> Watch | None:
+        """The watch record of ``name``'s slot (None: none, or one nobody can read)."""
+        try:
+            return Watch.model_validate_json(self._watch_file(name).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def claim_watch(self, name: str, watch: Watch) -> None:
+        """Write ``watch`` as the record, whoever held it before (the caller holds the slot)."""
+        with self._locked(name) as path:
+            _write_json(path, watch.model_dump(mode="json"))
+
+    def renew_watch(self, name: str, watch: Watch) -> bool:
+        """Renew the record if ``watch.run`` still holds it; False when another run took it
+        over (or it is gone). The lock makes read-and-renew one step."""
+        with self._locked(name) as path:
+            current = self.read_watch(name)
+            if current is None or current.run != watch.run:
+                return False
+            _write_json(path, watch.model_dump(mode="json"))
+            return True
+
+    def release_watch(self, name: str, run: str) -> None:
+        """Remove the record if ``run`` still holds it (nothing to do otherwise)."""
+        with self._locked(name) as path:
+            current = self.read_watch(name)
+            if current is not None and current.run == run:
+                path.unlink(missing_ok=True)
 
     def stop_all(self) -> list[str]:
         """Stop every process under ``root`` (the sandbox's ``down``); their names."""

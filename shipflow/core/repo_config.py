@@ -8,6 +8,7 @@ strategy = "canary"                  # canary | blue-green | rolling | feature-f
 app = "web"                          # the Kubernetes Deployment (default: the service name)
 namespace = "shop"
 router = { kind = "gateway" }
+target = "kubernetes"                # or "local": processes behind HAProxy (the sandbox)
 policy = { check_interval_seconds = 30 }   # the named strategy's policy, checked field by field
 slo = { objective = 0.999 }          # optional: no deployment while the error budget is spent
 flags = { config_map = "flags" }     # feature-flag: where the flagd definition is written
@@ -72,6 +73,10 @@ class ServiceConfig(BaseModel):
     image: ImageSpec
     stack: RepoPath | None = None
     strategy: StrategyName = "canary"
+    target: Literal["kubernetes", "local"] = Field(
+        default="kubernetes",
+        description="Where the app runs: Kubernetes, or local processes behind HAProxy.",
+    )
     app: str | None = None
     namespace: str = "default"
     router: RouterConfig = RouterConfig()
@@ -101,6 +106,11 @@ class ServiceConfig(BaseModel):
     def _flags_for_feature_flags(self) -> ServiceConfig:
         if self.strategy == "feature-flag" and self.flags is None:
             raise ValueError("strategy feature-flag needs flags = { config_map = ... } or file")
+        if self.target == "local" and self.strategy != "canary":
+            raise ValueError(
+                f'target "local" runs the canary strategy only, not {self.strategy} '
+                '(use target = "kubernetes")'
+            )
         return self
 
 

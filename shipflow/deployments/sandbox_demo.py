@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
 
+from shipflow.adapters.processes import SLOTS
 from shipflow.adapters.waiting import poll_until
 from shipflow.deployments import local
 from shipflow.deployments.demo import DOCKERFILE, STACK, STATE_KEY
@@ -50,7 +53,7 @@ CONFIG = """\
 app = "{app}"
 image = {{ context = "services/web", repository = "{registry}/shop/web" }}
 stack = "{stack}"
-namespace = "{namespace}"
+target = "local"
 paths = ["services/web/", "{stack}/"]
 
 [services.{service}.policy]
@@ -85,6 +88,18 @@ class Release:
     message: str = ""
     stages: list[Stage] = field(default_factory=list)
     image: str = ""
+    shares: list[Share] = field(default_factory=list)
+
+
+@dataclass
+class Share:
+    """The canary's share of the requests during one step, in percent, as the load
+    generator's own counts say and as Prometheus scraped it from the app's processes."""
+
+    weight: int
+    seconds: float
+    users: float
+    prometheus: float
 
 
 @dataclass
@@ -104,7 +119,10 @@ class Interrupted(Exception):
 
 
 def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> SandboxDemo:
-    sandbox, started = services.up(say)
+    try:
+        sandbox, started = services.up(say)
+    except KeyboardInterrupt:  # up() has stopped whatever it had started
+        raise Interrupted("the sandbox was starting: what had started is stopped") from None
     if not started:
         say(f"the sandbox is already up ({sandbox.root})")
     result = SandboxDemo(ui=sandbox.prefect_ui)
@@ -118,8 +136,8 @@ def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> Sandb
             )
         repo = _write_repository(sandbox, base)
         say(
-            "no container can run on this machine: the canary's users are simulated from the "
-            "route's weights; the image is still built, scanned and pushed"
+            "no container can run on this machine: each version runs as a local process (with "
+            "its image's ENV) behind HAProxy; the image is still built, scanned and pushed"
         )
         for title, fault in (
             ("merge 1: version 2", 0.0),
@@ -129,9 +147,16 @@ def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> Sandb
             current[:] = [release]
             result.releases.append(release)
             _edit(repo, title, fault)
-            _set_canary_fault(sandbox, fault)
+            began = time.time()
             _merge(sandbox, release, say)
             _follow(sandbox, release, yes, say)
+            release.shares = _shares(sandbox, began)
+            for share in release.shares:
+                say(
+                    f"  at {share.weight} % the canary answered {share.users:.1f} % of the "
+                    f"users' requests (Prometheus: {share.prometheus:.1f} %) over "
+                    f"{share.seconds:.0f} s"
+                )
     except KeyboardInterrupt:
         said = _interrupt(sandbox, current[0] if current else None)
         if started:
@@ -163,7 +188,6 @@ def _write_repository(sandbox: services.Sandbox, base: str) -> Path:
             app=APP,
             stack=STACK_DIR,
             registry=sandbox.registry,
-            namespace=services.KUBE_NAMESPACE,
         )
     )
     return repo
@@ -178,16 +202,6 @@ def _edit(repo: Path, title: str, fault: float) -> None:
         dockerfile = dockerfile.replace("USER 1000:1000", f"ENV FAULT_RATE={fault}\nUSER 1000:1000")
     (web / "Dockerfile").write_text(dockerfile)
     (web / "index.html").write_text(f"<h1>shop, {title}</h1>\n")
-
-
-def _set_canary_fault(sandbox: services.Sandbox, fault: float) -> None:
-    """The Kubernetes target's simulated canary fails as the merged version does."""
-    from shipflow.deployments.sandbox.traffic import MetricsAppClient
-
-    metrics = next(p for p in sandbox.processes if p.name == "metrics")
-    client = MetricsAppClient(f"http://127.0.0.1:{metrics.port}")
-    client.control(APP, "canary", error_rate=fault or 0.01)
-    client.control(APP, "stable", error_rate=0.01)
 
 
 def _merge(sandbox: services.Sandbox, release: Release, say: Callable[[str], None]) -> None:
@@ -262,6 +276,66 @@ def _follow(
     say(f"{release.title}: {release.state}: {release.message}")
 
 
+def _shares(sandbox: services.Sandbox, since: float) -> list[Share]:
+    """For each canary step that passed since ``since`` (its ``shipflow.canary.step`` event to
+    its ``step.passed``), the canary's share of the requests: the load generator's counts and
+    Prometheus' ``increase`` over the same whole seconds (the first one skipped: the weight
+    changes within it). Steps shorter than 2 s are left out."""
+    answer = httpx.post(
+        f"{sandbox.prefect_api}/events/filter",
+        json={
+            "filter": {
+                "any_resource": {"id": [f"shipflow.canary.local.{APP}"]},
+                "event": {"prefix": ["shipflow.canary."]},
+                "occurred": {"since": datetime.fromtimestamp(since, UTC).isoformat()},
+                "order": "ASC",
+            },
+            "limit": 50,
+        },
+        timeout=10,
+    )
+    answer.raise_for_status()
+    events = answer.json()["events"]
+    found = []
+    for event, after in itertools.pairwise(events):
+        # A step that passed; one that ended in a rollback had its weight taken back before
+        # its event (the canary is drained first), so its window would not be the step's.
+        if (event["event"], after["event"]) != (
+            "shipflow.canary.step",
+            "shipflow.canary.step.passed",
+        ):
+            continue
+        start = math.ceil(datetime.fromisoformat(event["occurred"]).timestamp()) + 1
+        end = math.floor(datetime.fromisoformat(after["occurred"]).timestamp())
+        if end - start < 2:
+            continue
+        counts = httpx.get(
+            f"{sandbox.load}/counts", params={"since": start, "until": end}, timeout=10
+        ).json()
+        users = {v: sum(n for k, n in counts.items() if k.startswith(f"{v}/")) for v in SLOTS}
+        query = f'sum by (version) (increase(http_requests_total{{app="{APP}"}}[{end - start}s]))'
+        result = httpx.get(
+            f"{sandbox.prometheus}/api/v1/query",
+            params={"query": query, "time": end},
+            timeout=10,
+        ).json()["data"]["result"]
+        scraped = {r["metric"].get("version", ""): float(r["value"][1]) for r in result}
+        found.append(
+            Share(
+                weight=int(event["payload"]["weight"]),
+                seconds=end - start,
+                users=_percent(users.get("canary", 0), users.get("stable", 0)),
+                prometheus=_percent(scraped.get("canary", 0.0), scraped.get("stable", 0.0)),
+            )
+        )
+    return found
+
+
+def _percent(canary: float, stable: float) -> float:
+    total = canary + stable
+    return round(100 * canary / total, 1) if total else 0.0
+
+
 def _seconds(run: dict[str, Any]) -> float:
     if not run.get("start_time") or not run.get("end_time"):
         return 0.0
@@ -271,22 +345,11 @@ def _seconds(run: dict[str, Any]) -> float:
 
 
 def _deployed_image(sandbox: services.Sandbox) -> str:
-    from kubernetes import config as k8s_config
-
-    from shipflow.adapters.kubernetes import Deployments
-
-    api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(sandbox.path / "kubeconfig")
-    )
-    return Deployments(api, services.KUBE_NAMESPACE).image_of(APP)
+    return sandbox.workloads().image_of(APP)
 
 
 def _interrupt(sandbox: services.Sandbox, release: Release | None) -> str:
     """Cancel the demo's own runs and take traffic back from the canary; what was done."""
-    from kubernetes import config as k8s_config
-
-    from shipflow.adapters.kubernetes import Deployments, RouterSpec, make_router
-
     done = []
     if release is not None and release.run_id:
         api = sandbox.prefect_api
@@ -306,16 +369,11 @@ def _interrupt(sandbox: services.Sandbox, release: Release | None) -> str:
                 timeout=10,
             )
         done.append(f"release run {release.run_id} cancelled")
-    kube = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(sandbox.path / "kubeconfig")
-    )
-    router = make_router(
-        RouterSpec(kind="gateway"), kube, services.KUBE_NAMESPACE, APP, f"{APP}-canary"
-    )
+    workloads = sandbox.workloads()
+    router = workloads.router(APP)
     weight = router.canary_weight()
     router.set_canary_weight(0)
-    deployments = Deployments(kube, services.KUBE_NAMESPACE)
-    if deployments.exists(f"{APP}-canary"):
-        deployments.scale(f"{APP}-canary", 0)
+    if workloads.exists(f"{APP}-canary"):
+        workloads.scale(f"{APP}-canary", 0)
     done.insert(0, f"rolled back the canary of {APP} from {weight} % (all traffic on stable)")
     return "; ".join(done)

@@ -35,13 +35,16 @@ def detect_drift(
     """
     if max_parallel < 1:
         raise ConfigError("max_parallel", f"must be at least 1, got {max_parallel}")
-    targets = discover_stacks(stacks or [], stack_glob)
+    targets, unusable = discover_stacks(stacks or [], stack_glob)
     logger = get_run_logger()
     logger.info("Scanning %s stack(s), %s at a time", len(targets), max_parallel)
-    reports = scan_stacks(targets, max_parallel)
-    publish_drift(targets, reports)
+    for report in unusable:
+        logger.warning("%s: %s", report.stack, report.reason)
+    scanned = scan_stacks(targets, max_parallel) if targets else []
+    reports = [*scanned, *unusable]
+    publish_drift(targets, scanned, unusable)
     if notify_block:
-        sent = notify_drift(targets, reports, notify_block)
+        sent = notify_drift(targets, scanned, notify_block)
         if sent:
             logger.info("Notified drift of %s", ", ".join(sent))
     counts = {status: sum(r.status is status for r in reports) for status in DriftStatus}

@@ -8,7 +8,6 @@ import time
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from prefect import Flow, flow, get_run_logger, pause_flow_run
 from prefect.client.schemas.objects import FlowRun, State
@@ -19,6 +18,7 @@ from prefect.states import Completed, Failed
 from pydantic import Field
 
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
+from shipflow.adapters.processes import LocalTarget
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.core.analysis import Measurement
 from shipflow.core.canary import CanaryPolicy
@@ -39,12 +39,12 @@ from shipflow.flows.crashes import explain_lost_worker
 from shipflow.flows.pauses import end_after_expired_pause
 from shipflow.tasks.canary import (
     Canary,
+    LadderBoard,
     deploy_canary,
     keep_watch,
     measure_canary,
     promote_stable,
-    publish_measurements,
-    publish_progress,
+    quiet_check_logs,
     restore_stable,
     retire_canary,
     rollback_canary,
@@ -52,7 +52,7 @@ from shipflow.tasks.canary import (
     take_back_unwatched,
     wait_canary_ready,
 )
-from shipflow.tasks.common import emit, ensure_limit, flush_events, hold_limit
+from shipflow.tasks.common import ensure_limit, flush_events, hold_limit
 from shipflow.tasks.slo import gate
 
 # A slot held by a run that died is freed when its lease expires (Prefect's shortest lease,
@@ -77,6 +77,7 @@ def _canary_from(
     router: RouterSpec | None,
     metrics: MetricsTarget | None,
     container: str | None,
+    local: LocalTarget | None = None,
 ) -> Canary:
     return Canary(
         app=app,
@@ -85,6 +86,7 @@ def _canary_from(
         router_spec=router or RouterSpec(),
         metrics=metrics or MetricsTarget(app=app),
         container=container,
+        local=local,
     )
 
 
@@ -99,15 +101,14 @@ def _rollback_hook(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -
         RouterSpec.model_validate(params["router"]) if params.get("router") else None,
         MetricsTarget.model_validate(params["metrics"]) if params.get("metrics") else None,
         params.get("container"),
+        LocalTarget.model_validate(params["local"]) if params.get("local") else None,
     )
     outcome = state.type.value.lower()
     retire_canary(canary)
-    with suppress(KubernetesError):  # else the watch expires by itself
+    with suppress(KubernetesError, OSError):  # else the watch expires by itself
         canary.deployments().release_watch(canary.canary_name, str(flow_run.id))
-    emit(
-        "shipflow.canary.rolled_back",
-        canary.resource_id,
-        payload={"image": canary.image, "outcome": outcome, "reason": f"flow run {outcome}"},
+    canary.emit(
+        "shipflow.canary.rolled_back", {"outcome": outcome, "reason": f"flow run {outcome}"}
     )
     flush_events()
 
@@ -127,6 +128,7 @@ def promote_canary(
     container: str | None = None,
     slo: SLO | None = None,
     budget_override: BudgetOverride | None = None,
+    local: LocalTarget | None = None,
 ) -> State[Any]:
     """Promote ``image`` to the stable Deployment ``app`` through a canary ladder.
 
@@ -148,10 +150,13 @@ def promote_canary(
         container: The container that gets the image (default: the first).
         slo: With an SLO, nothing starts while its error budget is spent.
         budget_override: Deploy although the budget is spent (who approved it, recorded).
+        local: Run on the ``local`` target instead of Kubernetes: the app's versions are
+            processes behind HAProxy (``cluster`` and ``router`` are then not used).
     """
     logger = get_run_logger()
+    quiet_check_logs()
     policy = policy or CanaryPolicy()
-    canary = _canary_from(app, image, cluster, router, metrics, container)
+    canary = _canary_from(app, image, cluster, router, metrics, container, local)
     gate(canary.metrics, slo, budget_override, namespace=canary.cluster.namespace)
     found, what = take_back_unwatched(canary)
     if found == "taken":
@@ -180,38 +185,62 @@ def _climb(canary: Canary, policy: CanaryPolicy, run: str) -> State[Any]:
     )
     with keep_watch(canary, run, ttl) as lost:
         wait_canary_ready(canary, policy)
-        logger.info("Router: %s", canary.router().describe())
-        progress: UUID | None = publish_progress(canary, 0, None)
+        route = canary.router().describe()
+        logger.info("Router: %s", route)
+        board = LadderBoard(canary, policy, route)
         history: list[Measurement] = []
+        steps = len(policy.steps)
         for index, step in enumerate(policy.steps):
             weight = set_canary_weight(canary, step.weight)
-            progress = publish_progress(canary, weight, progress)
-            emit(
+            board.begin(index, weight)
+            reason = f"step {index + 1} of {steps}: {weight} % for {step.hold_seconds:g} s"
+            canary.emit(
                 "shipflow.canary.step",
-                canary.resource_id,
-                payload={"step": index, "weight": weight, "hold_seconds": step.hold_seconds},
+                {
+                    "step": index,
+                    "weight": weight,
+                    "hold_seconds": step.hold_seconds,
+                    "reason": reason,
+                },
             )
             logger.info(
-                "Step %s: %s %% on %s for %ss", index + 1, weight, canary.image, step.hold_seconds
+                "Step %s of %s: %s %% of traffic on %s for %g s",
+                index + 1,
+                steps,
+                weight,
+                canary.image,
+                step.hold_seconds,
             )
             try:
-                outcome = _run_step(canary, policy, weight, step.hold_seconds, history, lost)
+                outcome = _run_step(
+                    canary, policy, weight, step.hold_seconds, history, lost, board=(board, index)
+                )
             except _PauseExpired as expired:
+                board.finish(index, "inconclusive", str(expired))
                 rollback_canary(canary, str(expired), weight, "inconclusive")
+                board.end("rolled back", f"at {weight} %: {expired}")
                 return end_after_expired_pause(
                     Failed(message=f"rolled back at {weight} %: {expired}")
                 )
             if outcome is None:
+                board.finish(index, "stopped", "another run took over the canary")
+                board.end("stopped", f"at {weight} %: another run took over the canary")
                 return Failed(message=f"stopped at {weight} %: another run took over the canary")
             if isinstance(outcome, Rollback):
+                board.finish(index, outcome.outcome, outcome.reason)
                 rollback_canary(canary, outcome.reason, weight, outcome.outcome)
-                publish_progress(canary, 0, progress)
+                board.end("rolled back", f"at {weight} %: {outcome.outcome}: {outcome.reason}")
                 return Failed(
                     message=f"rolled back at {weight} %: {outcome.outcome}: {outcome.reason}"
                 )
-        promote_stable(canary, policy)
-    publish_progress(canary, 100, progress)
+            board.finish(index, "passed", outcome.reason)
+            canary.emit(
+                "shipflow.canary.step.passed",
+                {"step": index, "weight": weight, "reason": outcome.reason},
+            )
+        promote_stable(canary, policy, f"all {steps} steps passed")
     message = f"promoted {canary.image} to {canary.app} (was {stable_image})"
+    board.end("promoted", f"all {steps} steps passed; stable {canary.app} runs the new image")
     if policy.post_promotion_seconds:
         after = _run_step(
             canary,
@@ -240,9 +269,11 @@ def _run_step(
     history: list[Measurement],
     lost: threading.Event,
     alone: str | None = None,
+    board: tuple[LadderBoard, int] | None = None,
 ) -> Pass | Rollback | None:
     """Sleep → measure → act, every check interval, until the step passes or rolls back.
-    None when another run took the watch over."""
+    None when another run took the watch over. ``board``: the ladder to show each check on,
+    and the step's index in it."""
     logger = get_run_logger()
     state = StepState.start(hold)
     started = time.monotonic()
@@ -254,12 +285,15 @@ def _run_step(
             return None
         elapsed = time.monotonic() - started
         span, checks = state.evidence_span(elapsed), shared_checks(state, policy)
-        m = measure_canary(canary, policy, weight, span, alone, checks)
+        check = measure_canary.with_options(task_run_name=f"measure {weight} % #{state.checks + 1}")
+        m = check(canary, policy, weight, span, alone, checks)
         state, action = next_action(state, m, policy, elapsed)
         history.append(m)
-        publish_measurements(canary, history)
+        if board is not None:
+            board[0].check(board[1], m)
         match action:
             case Continue():
+                logger.info("%s %% check %s: %s: %s", weight, state.checks, m.phase.value, m.reason)
                 continue
             case Extend(reason=reason):
                 logger.warning("Extending the hold at %s %%: %s", weight, reason)
@@ -294,6 +328,16 @@ def _ask_human(canary: Canary, weight: int, reason: str) -> str | None:
         )
     except FlowPauseTimeout:
         raise _PauseExpired("inconclusive, and nobody decided within an hour") from None
+    canary.emit(
+        "shipflow.canary.decided",
+        {
+            "weight": weight,
+            "promote": decision.promote,
+            "approver": decision.decided_by,
+            "comment": decision.comment,
+            "reason": reason,
+        },
+    )
     if decision.promote:
         get_run_logger().info("%s decided to go on: %s", decision.decided_by, decision.comment)
         return None
@@ -305,13 +349,15 @@ def reconcile_canary(
     app: str,
     cluster: ClusterTarget | None = None,
     router: RouterSpec | None = None,
+    local: LocalTarget | None = None,
 ) -> State[Any]:
-    """Take back any traffic and pods that a dead run left on the canary of ``app``.
+    """Take back any traffic and pods that a dead run left on the canary of ``app`` (on
+    Kubernetes, or on the ``local`` target when ``local`` is given).
 
     For the runs no hook could clean up (a worker killed with SIGKILL, a lost node). Safe to
     run at any time, and on a schedule or from an automation: it never waits for a slot, only
     ever moves traffic to stable, and leaves alone a canary a live run watches.
     """
-    canary = _canary_from(app, "(unknown)", cluster, router, None, None)
+    canary = _canary_from(app, "(unknown)", cluster, router, None, None, local)
     _, what = take_back_unwatched(canary)
     return Completed(message=what)

@@ -13,6 +13,7 @@ from prefect.settings import PREFECT_UI_URL
 from prefect.states import Completed, Failed
 
 from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
+from shipflow.adapters.processes import LocalTarget
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.core.canary import CanaryPolicy
 from shipflow.core.commits import parse_sha
@@ -47,6 +48,7 @@ def _canary(name: str, service: ServiceConfig, image: str) -> State[Any]:
         cluster=ClusterTarget(namespace=service.namespace),
         router=RouterSpec(kind=service.router.kind, name=service.router.name),
         slo=service.slo,
+        local=LocalTarget() if service.target == "local" else None,
         return_state=True,
     )
 

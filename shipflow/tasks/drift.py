@@ -29,23 +29,36 @@ from shipflow.tasks.terraform import (
 )
 
 
-def discover_stacks(stacks: Sequence[str], stack_glob: str | None) -> list[Stack]:
+def discover_stacks(
+    stacks: Sequence[str], stack_glob: str | None
+) -> tuple[list[Stack], list[DriftReport]]:
     """The stacks named; with none named (or with ``stack_glob``), every stack under
     SHIPFLOW_STACKS_ROOT at any depth: a directory whose HCL declares a ``backend`` or
     ``cloud`` block, or that keeps a local ``terraform.tfstate``. ``stack_glob`` narrows the
     search (``envs/*/*``, ``**/prod``).
 
+    Returns the stacks to scan, and an ``error`` report for each one that cannot be scanned
+    (a named stack that is not a directory of ``*.tf`` files, a folder whose HCL does not
+    parse): one bad stack is one error in the report, never the end of the scan.
+
     Raises:
         ConfigError: nothing named and nothing found, naming the folder searched.
     """
-    found = [resolve_stack(s) for s in stacks]
+    found: list[Stack] = []
+    unusable: list[DriftReport] = []
+    for named in stacks:
+        try:
+            found.append(resolve_stack(named))
+        except ConfigError as exc:
+            unusable.append(error_report(named.rstrip("/") or named, f"not scanned: {exc}"))
     if stack_glob or not stacks:
         root = load_settings().stacks_root.resolve()
         paths, unreadable = find_stacks(root, stack_glob)
         for path, why in unreadable.items():
-            get_run_logger().warning("Not scanned, its HCL does not parse: %s (%s)", path, why)
+            name = path.relative_to(root).as_posix()
+            unusable.append(error_report(name, f"not scanned, its HCL does not parse: {why}"))
         found += [resolve_stack(str(p)) for p in paths]
-        if not found:
+        if not found and not unusable:
             where = f" matching {stack_glob!r}" if stack_glob else ""
             raise ConfigError(
                 "stacks",
@@ -56,7 +69,7 @@ def discover_stacks(stacks: Sequence[str], stack_glob: str | None) -> list[Stack
     unique: dict[Path, Stack] = {}
     for stack in found:
         unique.setdefault(stack.path, stack)
-    return list(unique.values())
+    return list(unique.values()), unusable
 
 
 @shipflow_task(name="scan_stacks")
@@ -105,18 +118,30 @@ def scan_stack(stack: Stack) -> DriftReport:
         )
     except ShipflowError as exc:
         report = error_report(stack.name, str(exc), seconds=time.monotonic() - started)
+    except Exception as exc:  # one stack's surprise must not end the scan
+        # An unreadable folder (OSError), a file that is not text, a bug of ours: the stack
+        # is an error with the exception's class and message, the other stacks go on.
+        report = error_report(
+            stack.name, f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - started
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)  # the plan file holds every value
     return report
 
 
 @shipflow_task(name="publish_drift")
-def publish_drift(stacks: Sequence[Stack], reports: Sequence[DriftReport]) -> None:
-    """A table of every stack, a markdown diff per drifted stack, an event per drifted stack."""
+def publish_drift(
+    stacks: Sequence[Stack],
+    reports: Sequence[DriftReport],
+    unusable: Sequence[DriftReport] = (),
+) -> None:
+    """A table of every stack (``reports`` of ``stacks``, then those that could not be
+    scanned), a markdown diff per drifted stack, an event per drifted stack."""
+    every = [*reports, *unusable]
     create_table_artifact(
         key="drift-report",
-        table=[r.row() for r in reports],
-        description=f"Drift across {len(reports)} stack(s)",
+        table=[r.row() for r in every],
+        description=f"Drift across {len(every)} stack(s)",
     )
     for stack, report in zip(stacks, reports, strict=True):
         if report.status is not DriftStatus.DRIFTED:

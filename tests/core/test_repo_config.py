@@ -96,6 +96,12 @@ def test_which_services_a_merge_releases_and_why(
             "services.web.image.dockerfile",
             "without '..'",
         ),
+        (
+            '[services.web]\nimage = { context = "a", repository = "b" }\n'
+            'strategy = "rolling"\ntarget = "local"\n',
+            "services.web",
+            'target "local" runs the canary strategy only',
+        ),
     ],
 )
 def test_bad_fields_are_named(text: str, field: str, words: str) -> None:

@@ -42,10 +42,15 @@ def test_demo_yes_promotes_then_rolls_back_and_down_leaves_nothing(tmp_path: Pat
         assert "rolled back at" in faulty["message"]
         assert "canary error rate" in faulty["message"]  # the failed measurement
         assert faulty["image"] == good["image"]  # stable still runs the good version
+        # The users' own counts agree with Prometheus, and both with each step's weight.
+        assert [s["weight"] for s in good["shares"]] == [5, 25, 50]
+        for share in good["shares"]:
+            assert abs(share["users"] - share["weight"]) <= 6, share
+            assert abs(share["prometheus"] - share["users"]) <= 5, share
         assert result["sandbox_left_up"] is False
         assert "waits for approval: http://127.0.0.1:" in done.stderr
         assert not root.exists()
-        assert not [p.name for p in tmp.iterdir() if p.name.startswith("shipflow")]
+        assert not list(tmp.iterdir())
     finally:
         if root.exists():
             subprocess.run([CLI, "sandbox", "down"], env=env, check=False, timeout=120)

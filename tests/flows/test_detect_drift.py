@@ -160,6 +160,33 @@ def test_every_stack_erroring_fails_the_run(tmp_path: Path) -> None:
     assert state.message.startswith("every stack errored:")
 
 
+def test_one_bad_stack_is_one_error_and_the_scan_goes_on(
+    provider: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    root = tmp_path / "repo"
+    good = file_stack(root, "good", files)
+    garbled = root / "garbled"  # found by the search: it mentions a backend, does not parse
+    garbled.mkdir()
+    (garbled / "main.tf").write_text('terraform {\n  backend "s3" {\n')
+    (root / "notes").mkdir()  # named, but holds no Terraform
+    monkeypatch.setenv("SHIPFLOW_STACKS_ROOT", str(root))
+    state = detect_drift(
+        stacks=[str(good), "gone-since-yesterday", "notes"], stack_glob="*", return_state=True
+    )
+    assert state.is_completed(), state.message
+    assert state.message == "1 clean, 3 error"
+    reports = {r["stack"]: r for r in state.result()}
+    assert reports["good"]["status"] == "clean"
+    assert "gone-since-yesterday is not a directory" in reports["gone-since-yesterday"]["reason"]
+    assert "holds no *.tf files" in reports["notes"]["reason"]
+    assert reports["garbled"]["reason"].startswith("not scanned, its HCL does not parse")
+    [table] = [a for a in artifacts(state.state_details.flow_run_id) if a["key"] == "drift-report"]
+    rows = json.loads(table["data"])
+    assert {r["stack"] for r in rows} == {"good", "garbled", "notes", "gone-since-yesterday"}
+
+
 def test_stack_glob_finds_stacks_with_state(
     provider: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,13 +76,11 @@ def assert_no_canary_traffic(kube_app: KubeApp, fake_kube: FakeKube, kind: str) 
 
 
 def measurements(flow_run_id: uuid.UUID, kube_app: KubeApp) -> list[dict[str, str]]:
-    table = next(
-        a
-        for a in artifacts(flow_run_id)
-        if a["key"] == f"canary-measurements-{kube_app.namespace}-web"
-    )
-    rows: list[dict[str, str]] = json.loads(table["data"])
-    return rows
+    """Every check of the run, in order: the rows of its step tables (one per step)."""
+    prefix = f"canary-{kube_app.namespace}-web-step-"
+    tables = [a for a in artifacts(flow_run_id) if a["key"].startswith(prefix)]
+    tables.sort(key=lambda a: int(a["key"].removeprefix(prefix)))
+    return [row for table in tables for row in json.loads(table["data"])]
 
 
 def rolled_back(kube_app: KubeApp) -> list[dict]:

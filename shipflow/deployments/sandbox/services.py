@@ -32,10 +32,9 @@ from typing import Any
 import httpx
 
 from shipflow.adapters.haproxy import HAProxyRuntime
-from shipflow.adapters.images import Registry
 from shipflow.adapters.processes import LocalWorkloads, alive, start_ticks, stop_group
 from shipflow.deployments import local
-from shipflow.errors import RegistryError, ServiceError
+from shipflow.errors import ServiceError
 
 APP = "web"
 STABLE_IMAGE = "registry.local/shop/web:1.0.0"
@@ -108,8 +107,8 @@ class Sandbox:
         return flow_environment(self)
 
     def workloads(self) -> LocalWorkloads:
-        registry = Registry(self.registry, tls=False)
-        return LocalWorkloads(self.apps, HAProxyRuntime(self.haproxy_runtime), image_env(registry))
+        """The ``local`` target's app versions (what ``promote_canary`` drives here)."""
+        return LocalWorkloads.at(self.apps, APP)
 
     def save(self) -> None:
         state = self.path / STATE_FILE
@@ -127,25 +126,6 @@ def load() -> Sandbox | None:
         return None
     raw["processes"] = [Process(**p) for p in raw.get("processes", [])]
     return Sandbox(**raw)
-
-
-def image_env(registry: Registry) -> Callable[[str], dict[str, str]]:
-    """The ENV of an image in the sandbox's registry; nothing for an image it does not hold
-    (the seed version ``registry.local/…`` never was pushed anywhere)."""
-
-    def read(image: str) -> dict[str, str]:
-        host, _, rest = image.partition("/")
-        if host != registry.base.split("://", 1)[1]:
-            return {}
-        repository, sep, digest = rest.partition("@")
-        if not sep:
-            repository, _, digest = rest.rpartition(":")
-        try:
-            return registry.image_env(repository, digest)
-        except RegistryError:
-            return {}
-
-    return read
 
 
 def flow_environment(sandbox: Sandbox) -> dict[str, str]:
@@ -168,6 +148,8 @@ def flow_environment(sandbox: Sandbox) -> dict[str, str]:
         "SHIPFLOW_SANDBOX_DIR": str(root),
         # The demo's example repository: a release run of the sandbox reads it from here.
         "SHIPFLOW_STACKS_ROOT": str(root / "repo"),
+        # The local target: the app's versions as processes behind the sandbox's HAProxy.
+        "SHIPFLOW_LOCAL_ROOT": str(sandbox.apps),
     }
 
 
@@ -227,7 +209,6 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
     ports = {
         name: local.free_port()
         for name in (
-            "metrics",
             "prefect",
             "prometheus",
             "registry",
@@ -256,6 +237,8 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
             "--image",
             "{image}",
         ],
+        runtime=runtime,
+        registry=f"127.0.0.1:{ports['registry']}",
     )
     sandbox = Sandbox(
         root=str(root),
@@ -288,7 +271,7 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
         "prometheus": local.prometheus(
             ports["prometheus"],
             root,
-            [f"127.0.0.1:{ports['load']}", f"127.0.0.1:{ports['metrics']}"],
+            [f"127.0.0.1:{ports['load']}"],
             file_sd=[str(apps / "targets" / "*.json")],
         ),
         "kube": local.Service(
@@ -297,7 +280,6 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
             ready=local.http_ready(f"{sandbox.kube}/api", lambda r: r.status_code == 200),
             log_path=root / "kube.log",
         ),
-        "metrics": local.metrics_app(ports["metrics"], root),
         "haproxy": local.haproxy(
             ports["haproxy"], runtime, root, {"stable": "", "canary": ""}, APP, "/healthz"
         ),
@@ -309,13 +291,17 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
     _start_all(first, ports, started)
     say(f"starting {APP} {STABLE_IMAGE} as a local process behind HAProxy (stable)")
     sandbox.workloads().start(APP, STABLE_IMAGE)
+    tmp = root / "tmp"
+    tmp.mkdir()
     second = {
         "worker": local.Service(
             name="worker",
             argv=[python, "-m", "shipflow.deployments.sandbox.worker"],
             ready=_deployment_ready(sandbox.prefect_api),
             log_path=root / "worker.log",
-            env=env,
+            # Its temporary files (Prefect's runner_storage, plans, builds) stay in the sandbox
+            # folder, which `down` removes: nothing is left in the machine's temp folder.
+            env={**env, "TMPDIR": str(tmp)},
             cwd=root,
             timeout=120,
         ),
@@ -358,27 +344,14 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
             log_path=root / "load.log",
         ),
     }
-    # The Kubernetes target's app (namespace shop): its users are simulated by the metrics app,
-    # following the HTTPRoute's weights (no pod can run here).
+    # The Kubernetes target's app (namespace shop), for flows run on that target by hand; the
+    # demo releases to the local target, where real requests reach real processes.
     from kubernetes import config as k8s_config
 
     from shipflow.deployments.sandbox.cluster import create_app
 
     api = k8s_config.new_client_from_config(config_file=str(root / "kubeconfig"))  # type: ignore[no-untyped-call]
     create_app(api, image=STABLE_IMAGE, namespace=KUBE_NAMESPACE)
-    second["kube users"] = local.Service(
-        name="kube users",
-        argv=[
-            python,
-            "-m",
-            "shipflow.deployments.sandbox.traffic",
-            str(root / "kubeconfig"),
-            f"http://127.0.0.1:{ports['metrics']}",
-            KUBE_NAMESPACE,
-        ],
-        ready=lambda: True,
-        log_path=root / "kube-users.log",
-    )
     say("starting the worker (shipflow's deployments), the webhook receiver, the load generator")
     _start_all(second, ports, started)
     sandbox.save()
@@ -441,7 +414,7 @@ def down(say: Callable[[str], None]) -> list[str]:
     stopped: list[str] = []
     # The users, the receiver and the worker first (no new requests, no new runs), then the
     # app versions, then the services they used.
-    first = [p for p in sandbox.processes if p.name in ("load", "kube users", "webhook", "worker")]
+    first = [p for p in sandbox.processes if p.name in ("load", "webhook", "worker")]
     rest = [p for p in sandbox.processes if p not in first]
     for process in first:
         if process.stop():

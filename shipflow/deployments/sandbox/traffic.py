@@ -1,5 +1,7 @@
-"""Plays the users: splits a fixed request rate between stable and canary the way the
-cluster's router says, read straight from the fake API server's store."""
+"""Plays the users of the Kubernetes target in tests (no pod can run here): the metrics app
+splits a fixed request rate between stable and canary the way the cluster's router says, read
+straight from the fake API server's store. (The sandbox's own users are real: its load
+generator sends requests through HAProxy to the local target's processes.)"""
 
 from __future__ import annotations
 
@@ -94,34 +96,3 @@ def traffic(
         thread.join(5)
         metrics_app.control(metrics_label, "canary", rps=0)
         metrics_app.control(metrics_label, "stable", rps=0)
-
-
-def main() -> None:
-    """``python -m shipflow.deployments.sandbox.traffic KUBECONFIG METRICS_URL NAMESPACE``: the
-    users of the sandbox's Kubernetes target, as a process: the metrics app plays 400
-    requests/s split the way the HTTPRoute's weights say (read over the API every 0.2 s)."""
-    import signal
-    import sys
-
-    from kubernetes import config as k8s_config
-
-    from shipflow.adapters.kubernetes import RouterSpec, make_router
-
-    kubeconfig, metrics_url, namespace = sys.argv[1:4]
-    api = k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    router = make_router(RouterSpec(kind="gateway"), api, namespace, APP, f"{APP}-canary")
-    users = MetricsAppClient(metrics_url)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    last = None
-    while not stop.is_set():
-        share = router.canary_weight() / 100
-        if share != last:
-            users.control(APP, "canary", rps=400 * share)
-            users.control(APP, "stable", rps=400 * (1 - share))
-            last = share
-        stop.wait(0.2)
-
-
-if __name__ == "__main__":
-    main()

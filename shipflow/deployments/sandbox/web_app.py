@@ -55,6 +55,9 @@ class App:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        # Series exist from the start at 0, so that the first requests count in increase().
+        self.requests.labels(app, version, "200")
+        self.latency.labels(app, version)
         self.rng = random.Random()  # noqa: S311 - a simulated fault, not security
         self.lock = threading.Lock()
         self.in_flight = 0
