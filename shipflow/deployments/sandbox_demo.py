@@ -32,6 +32,7 @@ from typing import Any
 import boto3
 import httpx
 
+from shipflow.adapters.git import Git
 from shipflow.adapters.processes import SLOTS
 from shipflow.adapters.waiting import poll_until
 from shipflow.deployments import local
@@ -143,12 +144,13 @@ def run_sandbox_demo(say: Callable[[str], None], yes: bool, down: bool) -> Sandb
             ("merge 1: version 2", 0.0),
             ("merge 2: a faulty version", FAULT_RATE),
         ):
-            release = Release(title=title, sha=uuid.uuid4().hex + uuid.uuid4().hex[:8])
+            _edit(repo, title, fault)
+            # A real commit: the worker fetches exactly this sha from the clone URL.
+            release = Release(title=title, sha=Git().commit_all(repo, title, "shipflow-demo"))
             current[:] = [release]
             result.releases.append(release)
-            _edit(repo, title, fault)
             began = time.time()
-            _merge(sandbox, release, say)
+            _merge(sandbox, release, repo, say)
             _follow(sandbox, release, yes, say)
             release.shares = _shares(sandbox, began)
             for share in release.shares:
@@ -204,12 +206,18 @@ def _edit(repo: Path, title: str, fault: float) -> None:
     (web / "index.html").write_text(f"<h1>shop, {title}</h1>\n")
 
 
-def _merge(sandbox: services.Sandbox, release: Release, say: Callable[[str], None]) -> None:
+def _merge(
+    sandbox: services.Sandbox, release: Release, repo: Path, say: Callable[[str], None]
+) -> None:
     body = json.dumps(
         {
             "ref": "refs/heads/main",
             "after": release.sha,
-            "repository": {"full_name": REPO, "default_branch": "main"},
+            "repository": {
+                "full_name": REPO,
+                "default_branch": "main",
+                "clone_url": repo.as_uri(),
+            },
             "pusher": {"name": "shipflow-demo"},
             "commits": [{"added": [], "modified": ["services/web/index.html"], "removed": []}],
         }

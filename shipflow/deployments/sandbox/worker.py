@@ -32,6 +32,7 @@ def deployments() -> list[Any]:
         parameters={
             "repo": "{{ event.payload.repo }}",
             "sha": "{{ event.payload.sha }}",
+            "clone_url": "{{ event.payload.get('clone_url') }}",
             "ref": "{{ event.payload.ref }}",
             "changed_paths": "{{ event.payload.changed_paths }}",
         },
