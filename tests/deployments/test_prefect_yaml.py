@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from shipflow.adapters.waiting import Timeout, poll_until
 from tests.conftest import ROOT, PrefectServer
@@ -36,7 +37,13 @@ def deployed(prefect_server: PrefectServer) -> dict[str, dict]:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    found = httpx.post(f"{prefect_server.api_url}/deployments/filter", json={}).json()
+    # Only prefect.yaml's own names: the session's server holds the deployments of earlier
+    # tests too, more than one page of them.
+    names = [d["name"] for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]]
+    found = httpx.post(
+        f"{prefect_server.api_url}/deployments/filter",
+        json={"deployments": {"name": {"any_": names}}, "limit": 200},
+    ).json()
     return {d["name"]: d for d in found}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import kubernetes_validate
 
+from shipflow.adapters.git import Git
 from shipflow.adapters.images import Registry
 from shipflow.adapters.waiting import poll_until
 from shipflow.deployments.sandbox.cluster import create_app
@@ -75,7 +76,8 @@ def test_runs_queued_at_once_all_complete_and_one_stack_is_never_applied_twice_a
             stack="infra/shared",
         )
         timed_stack(repo / "infra" / "shared", bucket, cluster.moto, sha[:12], log, hold=1)
-        releases.append((sha, repo))
+        # release fetches exactly the merged commit: commit the checkout, release that sha.
+        releases.append((sha, Git().commit_all(repo, f"release {i}"), repo))
     scans = [str(drift_stack(tmp_path / f"drift-{j}")) for j in range(20)]
 
     run_ids = [
@@ -86,12 +88,12 @@ def test_runs_queued_at_once_all_complete_and_one_stack_is_never_applied_twice_a
             "release",
             "release",
             repo="shop/web-scale",
-            sha=sha,
-            checkout=str(repo),
+            sha=commit,
+            clone_url=repo.as_uri(),
             services=["web"],
             auto_approve=True,
         )
-        for sha, repo in releases
+        for _, commit, repo in releases
     ]
     runs = cluster.api.wait_final(run_ids, timeout=600)
 
@@ -105,11 +107,11 @@ def test_runs_queued_at_once_all_complete_and_one_stack_is_never_applied_twice_a
     }
     assert all(ran_by.values()), f"a worker ran nothing: {ran_by}"
     spans = apply_intervals(log)
-    assert sorted(spans) == sorted(sha[:12] for sha, _ in releases)  # five real applies
+    assert sorted(spans) == sorted(label[:12] for label, _, _ in releases)  # five real applies
     for (a, (a0, a1)), (b, (b0, b1)) in combinations(sorted(spans.items()), 2):
         assert a1 <= b0 or b1 <= a0, f"applies of {a} and {b} overlapped"
     pushed = Registry(registry.host, tls=False)
-    assert all(pushed.manifest_digest("shop/web-scale", sha) for sha, _ in releases)
+    assert all(pushed.manifest_digest("shop/web-scale", commit) for _, commit, _ in releases)
 
 
 def test_a_merge_delivered_twice_is_released_once_per_service(
@@ -129,8 +131,8 @@ def test_a_merge_delivered_twice_is_released_once_per_service(
         content="merged twice",
         repository="shop/twice",
     )
-    sha = uuid.uuid4().hex + "d0ab1e00"
-    body = push("shop/twice", sha=sha)
+    sha = Git().commit_all(cluster.root, "merged twice")
+    body = push("shop/twice", sha=sha, clone_url=cluster.root.as_uri())
     for _ in range(2):
         answer = deliver(cluster, body)
         assert answer.status_code == 202, answer.text
@@ -154,7 +156,7 @@ def test_a_merge_delivered_twice_is_released_once_per_service(
         if c["flow_id"] and c["parameters"].get("git_sha") == sha
     ]
     assert len(builds) == 1, "the commit was built more than once"
-    skips = [r for r in runs if any("already" in line for line in cluster.api.logs(r["id"]))]
+    skips = [r for r in runs if (r["state"]["message"] or "").startswith("nothing released")]
     assert len(skips) == 1
     digest = Registry(registry.host, tls=False).manifest_digest("shop/twice", sha)
     assert digest is not None

@@ -10,12 +10,12 @@ it lives last in the run order (tests/scale, after test_scale_out).
 from __future__ import annotations
 
 import textwrap
-import uuid
 from pathlib import Path
 
 from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from shipflow.adapters.git import Git
 from tests.conftest import MetricsApp
 from tests.conftest import Registry as RegistryService
 from tests.harness.scale import (
@@ -91,13 +91,13 @@ def test_no_planted_secret_reaches_the_server(
         repository="shop/secrets",
     )
     stack = secret_stack(repo / "infra" / "secrets", bucket, cluster.moto)
-    sha = uuid.uuid4().hex + "5ec2e700"
+    sha = Git().commit_all(repo, "secrets")
     released = cluster.api.start(
         "release",
         "release",
         repo="shop/secrets",
         sha=sha,
-        checkout=str(repo),
+        clone_url=repo.as_uri(),
         services=["web"],
         auto_approve=True,
     )
