@@ -90,27 +90,35 @@ class HttpMetrics(BaseModel):
 
     def requests_by_version(self, app: str, seconds: float) -> str:
         """Requests of each version of ``app`` during the last ``seconds``."""
-        return (
-            f"sum by ({self.version_label}) "
-            f"(increase({self.requests_metric}{{{self.selector(app)}}}[{duration(seconds)}]))"
-        )
+        return self._counted(f"{self.requests_metric}{{{self.selector(app)}}}", seconds)
 
     def errors_by_version(self, app: str, seconds: float) -> str:
         """Error responses of each version during the last ``seconds`` (a version with no error
         series is absent: zero errors, when it has requests)."""
         sel = self.selector(app, errors=True)
-        return (
-            f"sum by ({self.version_label}) "
-            f"(increase({self.requests_metric}{{{sel}}}[{duration(seconds)}]))"
-        )
+        return self._counted(f"{self.requests_metric}{{{sel}}}", seconds)
 
     def latency_buckets_by_version(self, app: str, seconds: float) -> str:
         """Cumulative latency bucket counts (``le``) of each version during ``seconds``."""
-        return (
-            f"sum by ({self.version_label}, le) "
-            f"(increase({self.latency_histogram}_bucket{{{self.selector(app)}}}"
-            f"[{duration(seconds)}]))"
-        )
+        series = f"{self.latency_histogram}_bucket{{{self.selector(app)}}}"
+        return self._counted(series, seconds, by=("le",))
+
+    def _counted(self, series: str, seconds: float, by: Sequence[str] = ()) -> str:
+        """What ``series`` counted during the last ``seconds``, summed by version: evidence a
+        statistical test can take as counts.
+
+        ``increase()`` alone is not that. It extrapolates to the span's edges (a 2 s span
+        scraped every second doubles what was seen: twice the evidence, for a test) and it
+        never counts a series' first sample (a 5xx series born with its first error hides
+        that error). So, per series: the counter's value now minus its value a span ago, when
+        it did not reset in between (exact, no extrapolation); everything a series born within
+        the span counted; and only for a series that reset, Prometheus' ``increase()``.
+        """
+        d = duration(seconds)
+        exact = f"{series} - {series} offset {d} unless resets({series}[{d}]) > 0"
+        born = f"{series} unless {series} offset {d}"
+        labels = ", ".join((self.version_label, *by))
+        return f"sum by ({labels}) (({exact}) or ({born}) or increase({series}[{d}]))"
 
     def newest_sample_age(self, app: str) -> str:
         """Seconds since the newest sample of ``app``'s request counter (empty: no series in
