@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -193,7 +194,10 @@ def test_a_bad_canary_beside_a_sick_baseline_is_rolled_back_by_the_absolute_ceil
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", metrics_label):
         state = promote_canary(**params(kube_app, prometheus.url, metrics_label), return_state=True)
     assert state.is_failed()
-    assert state.message.startswith("rolled back at 5 %: failed: canary error rate"), state.message
+    # At 5 % a 2 s hold may hold too few requests to be significant: caught at a later step.
+    assert re.match(r"rolled back at \d+ %: failed: canary error rate", state.message), (
+        state.message
+    )
     assert "> limit 5.00% (min(max(2 x baseline, floor 1.00%), ceiling 5.00%))" in state.message
     assert_no_canary_traffic(kube_app, fake_kube, "gateway")
     assert Deployments(kube_app.api, kube_app.namespace).image_of(APP) == kube_app.stable_image
