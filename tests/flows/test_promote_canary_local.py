@@ -113,8 +113,10 @@ def local_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
                 # run starts, as it has long since on a real fleet.
                 stable = f"{prom_url}/api/v1/query"
                 query = 'http_requests_total{app="web",version="stable",status="200"} > 0'
-                poll_until(
-                    lambda: httpx.get(stable, params={"query": query}).json()["data"]["result"],
+                poll_until(  # an empty list would end the wait at once: `or None` keeps looking
+                    lambda: (
+                        httpx.get(stable, params={"query": query}).json()["data"]["result"] or None
+                    ),
                     timeout=30,
                     interval=0.5,
                 )
