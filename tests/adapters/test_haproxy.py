@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,21 +14,8 @@ import pytest
 from shipflow.adapters.haproxy import HAProxyRouter, HAProxyRuntime
 from shipflow.adapters.processes import LocalWorkloads, alive
 from shipflow.deployments import local
+from shipflow.deployments.sandbox import web_app
 from shipflow.errors import ConfigError, HAProxyError
-
-WEB_APP = [
-    sys.executable,
-    "-m",
-    "shipflow.deployments.sandbox.web_app",
-    "--port",
-    "{port}",
-    "--app",
-    "{app}",
-    "--version",
-    "{version}",
-    "--image",
-    "{image}",
-]
 
 
 class Proxy:
@@ -61,7 +47,7 @@ def proxy(
         frontend, runtime, tmp_path, {"stable": "", "canary": ""}, "web", "/healthz"
     )
     apps = tmp_path / "apps"
-    LocalWorkloads.define(apps, "web", WEB_APP)
+    LocalWorkloads.define(apps, "web", web_app.command())
     with local.running(service):
         api = HAProxyRuntime(runtime)
         workloads = LocalWorkloads(apps, api)

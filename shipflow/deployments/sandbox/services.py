@@ -34,6 +34,7 @@ import httpx
 from shipflow.adapters.haproxy import HAProxyRuntime
 from shipflow.adapters.processes import LocalWorkloads, alive, start_ticks, stop_group
 from shipflow.deployments import local
+from shipflow.deployments.sandbox import web_app
 from shipflow.errors import ServiceError
 
 APP = "web"
@@ -224,19 +225,7 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
     LocalWorkloads.define(
         apps,
         APP,
-        [
-            sys.executable,
-            "-m",
-            "shipflow.deployments.sandbox.web_app",
-            "--port",
-            "{port}",
-            "--app",
-            "{app}",
-            "--version",
-            "{version}",
-            "--image",
-            "{image}",
-        ],
+        web_app.command(),
         runtime=runtime,
         registry=f"127.0.0.1:{ports['registry']}",
     )
