@@ -81,13 +81,8 @@ HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/busybox", "wget", "-q", "-O",
 ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/srv/www"]
 """
 
-CONFIG = """\
-[services.{service}]
-app = "{app}"
-image = {{ context = "services/web", repository = "{registry}/shop/web" }}
-stack = "{stack}"
-namespace = "{namespace}"
-
+# A short ladder (a demo takes about a minute); the sandbox's demo uses it too.
+POLICY = """\
 [services.{service}.policy]
 steps = [
   {{ weight = 5, hold_seconds = 4 }},
@@ -99,6 +94,18 @@ min_requests = 20
 inconclusive_limit = 2
 progress_deadline_seconds = 30
 """
+
+CONFIG = (
+    """\
+[services.{service}]
+app = "{app}"
+image = {{ context = "services/web", repository = "{registry}/shop/web" }}
+stack = "{stack}"
+namespace = "{namespace}"
+
+"""
+    + POLICY
+)
 
 
 @dataclass

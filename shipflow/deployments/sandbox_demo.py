@@ -36,7 +36,7 @@ from shipflow.adapters.git import Git
 from shipflow.adapters.processes import SLOTS
 from shipflow.adapters.waiting import poll_until
 from shipflow.deployments import local
-from shipflow.deployments.demo import DOCKERFILE, STACK, STATE_KEY
+from shipflow.deployments.demo import DOCKERFILE, POLICY, STACK, STATE_KEY
 from shipflow.deployments.reviewer import api_filter, resume
 from shipflow.deployments.sandbox import services
 from shipflow.deployments.sandbox.cluster import APP
@@ -49,7 +49,8 @@ STACK_DIR = "infra/network"
 FAULT_RATE = 0.3
 APPROVER = {"approve": True, "approver": "shipflow-demo (--yes)", "comment": "approved by --yes"}
 
-CONFIG = """\
+CONFIG = (
+    """\
 [services.{service}]
 app = "{app}"
 image = {{ context = "services/web", repository = "{registry}/shop/web" }}
@@ -57,17 +58,9 @@ stack = "{stack}"
 target = "local"
 paths = ["services/web/", "{stack}/"]
 
-[services.{service}.policy]
-steps = [
-  {{ weight = 5, hold_seconds = 4 }},
-  {{ weight = 25, hold_seconds = 4 }},
-  {{ weight = 50, hold_seconds = 4 }},
-]
-check_interval_seconds = 1
-min_requests = 20
-inconclusive_limit = 2
-progress_deadline_seconds = 30
 """
+    + POLICY
+)
 
 
 @dataclass
