@@ -1,4 +1,6 @@
-"""``shipflow demo``: a whole release on this machine, on embedded defaults.
+"""``shipflow demo --prefect-url URL``: a whole release on services of the demo's own.
+
+(Without ``--prefect-url``, ``shipflow demo`` runs on the sandbox: :mod:`.sandbox_demo`.)
 
 It starts what it needs on 127.0.0.1 — a Prefect server of its own, moto_server (S3 for
 Terraform state), docker-registry, the sandbox metrics app with Prometheus scraping it every
@@ -6,7 +8,7 @@ second, and the sandbox Kubernetes API — writes an example repository (``shipf
 service with a Dockerfile, a Terraform stack), and runs ``release`` for a merge:
 build_and_push → terraform_release (the demo plays the reviewer and approves the plan through
 the Prefect API, exactly as the UI's form does) → promote_canary 5 → 25 → 50 → 100 % with live
-analysis. Everything it started is stopped at the end (``--keep`` leaves it running).
+analysis. Everything it started is stopped at the end.
 
 The Prefect server is the demo's own unless ``prefect_url`` names one explicitly
 (``PREFECT_API_URL`` alone is never used: it may point at a team's server). Even there the

@@ -273,7 +273,7 @@ def _follow(
                 message=child["state"].get("message") or "",
             )
         )
-    release.image = _deployed_image(sandbox)
+    release.image = sandbox.workloads().image_of(APP)
     say(f"{release.title}: {release.state}: {release.message}")
 
 
@@ -343,10 +343,6 @@ def _seconds(run: dict[str, Any]) -> float:
     start = datetime.fromisoformat(run["start_time"])
     end = datetime.fromisoformat(run["end_time"])
     return (end - start).total_seconds()
-
-
-def _deployed_image(sandbox: services.Sandbox) -> str:
-    return sandbox.workloads().image_of(APP)
 
 
 def _interrupt(sandbox: services.Sandbox, release: Release | None) -> str:

@@ -103,10 +103,6 @@ class Sandbox:
     def webhook_secret(self) -> str:
         return (self.path / "webhook-secret").read_text().strip()
 
-    def environment(self) -> dict[str, str]:
-        """What a flow run needs to use the sandbox (the worker runs with it)."""
-        return flow_environment(self)
-
     def workloads(self) -> LocalWorkloads:
         """The ``local`` target's app versions (what ``promote_canary`` drives here)."""
         return LocalWorkloads.at(self.apps, APP)
@@ -130,6 +126,7 @@ def load() -> Sandbox | None:
 
 
 def flow_environment(sandbox: Sandbox) -> dict[str, str]:
+    """What a flow run needs to use the sandbox (the worker runs with it)."""
     root = sandbox.path
     return {
         "PREFECT_API_URL": sandbox.prefect_api,
