@@ -24,25 +24,13 @@ from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.adapters.waiting import poll_until
 from shipflow.core.canary import CanaryPolicy, Step
 from shipflow.deployments import local
+from shipflow.deployments.sandbox import web_app
 from shipflow.flows.promote_canary import promote_canary, reconcile_canary
 from tests.harness.prefect_api import artifacts, events, logs
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 OLD, NEW = "shop/web:1.0.0", "shop/web@sha256:" + "c" * 64
-WEB_APP = [
-    sys.executable,
-    "-m",
-    "shipflow.deployments.sandbox.web_app",
-    "--port",
-    "{port}",
-    "--app",
-    "{app}",
-    "--version",
-    "{version}",
-    "--image",
-    "{image}",
-]
 
 
 @dataclass
@@ -79,7 +67,7 @@ def local_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
     runtime = f"unix:{tmp_path / 'haproxy.sock'}"
     frontend, prom, load = local.free_port(), local.free_port(), local.free_port()
     apps = tmp_path / "apps"
-    LocalWorkloads.define(apps, "web", WEB_APP, runtime=runtime)
+    LocalWorkloads.define(apps, "web", web_app.command(), runtime=runtime)
     proxy = local.haproxy(
         frontend, runtime, tmp_path, {"stable": "", "canary": ""}, "web", "/healthz"
     )
