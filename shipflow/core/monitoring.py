@@ -383,6 +383,11 @@ class Threshold(BaseModel):
     budget: float
     ratio: float  # the bad-event ratio above which it fires (burn rate x budget)
 
+    @property
+    def alert_name(self) -> str:
+        """The alert's name in the rules file (``SLOAvailabilityFastBurn``)."""
+        return f"SLO{self.sli.capitalize()}{self.alert.name.capitalize()}Burn"
+
 
 def thresholds(slo: Slo) -> tuple[Threshold, ...]:
     """Every burn-rate alert's threshold, derived from the SLO."""
@@ -431,7 +436,7 @@ def rule_groups(spec: MonitorSpec) -> list[dict[str, object]]:
         )
         slo_rules.append(
             {
-                "alert": f"SLO{t.sli.capitalize()}{t.alert.name.capitalize()}Burn",
+                "alert": t.alert_name,
                 "expr": (
                     f"{long_series}{{{app_match}}} > {number(t.ratio)}"
                     f" and {short_series}{{{app_match}}} > {number(t.ratio)}"
@@ -461,16 +466,6 @@ def rule_groups(spec: MonitorSpec) -> list[dict[str, object]]:
     return [
         {"name": f"{spec.name}-golden-signals", "rules": recording},
         {"name": f"{spec.name}-slo", "rules": slo_rules},
-    ]
-
-
-def alert_names(spec: MonitorSpec) -> list[str]:
-    """The alerts ``rule_groups`` defines for ``spec``."""
-    return [
-        str(rule["alert"])
-        for group in rule_groups(spec)
-        for rule in group["rules"]  # type: ignore[attr-defined]
-        if "alert" in rule
     ]
 
 
