@@ -33,11 +33,9 @@ from pydantic import (
     model_validator,
 )
 
-from shipflow.core.metrics import HttpMetrics, escape
+from shipflow.core.metrics import LABEL_NAME, METRIC_NAME, HttpMetrics, escape
 from shipflow.errors import ConfigError
 
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -167,7 +165,7 @@ class Saturation(BaseModel):
     @field_validator("cpu_seconds", "memory_bytes", "pool_in_use", "pool_size", "queue_depth")
     @classmethod
     def _metric(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
+        if value is not None and not METRIC_NAME.match(value):
             raise ValueError(f"{value!r} is not a Prometheus metric name")
         return value
 
@@ -207,7 +205,7 @@ class MonitorSpec(BaseModel):
     @field_validator("endpoint_label")
     @classmethod
     def _label(cls, value: str | None) -> str | None:
-        if value is not None and not _LABEL.match(value):
+        if value is not None and not LABEL_NAME.match(value):
             raise ValueError(f"{value!r} is not a Prometheus label name")
         return value
 
