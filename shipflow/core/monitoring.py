@@ -279,52 +279,51 @@ def _saturation(spec: MonitorSpec, window: str, rate: str, legend: str) -> list[
     s, m = spec.saturation, spec.metrics
     sel = m.selector(spec.name)
     by = f"sum by ({m.app_label}, {m.version_label})"
-    out: list[Signal] = []
+
+    def summed(metric: str) -> str:
+        return f"{by} ({metric}{{{sel}}})"
+
+    rows: list[tuple[str, str, str, str]] = []  # title, record, expr, unit
     if s.cpu_seconds:
-        out.append(
-            Signal(
-                signal="saturation",
-                title="CPU (cores) by version",
-                record=f"app_version:{s.cpu_seconds.removesuffix('_total')}:{rate}",
-                expr=f"{by} (rate({s.cpu_seconds}{{{sel}}}[{window}]))",
-                unit="short",
-                legend=legend,
+        rows.append(
+            (
+                "CPU (cores) by version",
+                f"app_version:{s.cpu_seconds.removesuffix('_total')}:{rate}",
+                f"{by} (rate({s.cpu_seconds}{{{sel}}}[{window}]))",
+                "short",
             )
         )
     if s.memory_bytes:
-        out.append(
-            Signal(
-                signal="saturation",
-                title="Memory by version",
-                record=f"app_version:{s.memory_bytes}:sum",
-                expr=f"{by} ({s.memory_bytes}{{{sel}}})",
-                unit="bytes",
-                legend=legend,
+        rows.append(
+            (
+                "Memory by version",
+                f"app_version:{s.memory_bytes}:sum",
+                summed(s.memory_bytes),
+                "bytes",
             )
         )
     if s.pool_in_use and s.pool_size:
-        out.append(
-            Signal(
-                signal="saturation",
-                title="Connection pool utilisation by version",
-                record=f"app_version:{s.pool_in_use}:ratio",
-                expr=f"{by} ({s.pool_in_use}{{{sel}}}) / {by} ({s.pool_size}{{{sel}}})",
-                unit="percentunit",
-                legend=legend,
+        rows.append(
+            (
+                "Connection pool utilisation by version",
+                f"app_version:{s.pool_in_use}:ratio",
+                f"{summed(s.pool_in_use)} / {summed(s.pool_size)}",
+                "percentunit",
             )
         )
     if s.queue_depth:
-        out.append(
-            Signal(
-                signal="saturation",
-                title="Queue depth by version",
-                record=f"app_version:{s.queue_depth}:sum",
-                expr=f"{by} ({s.queue_depth}{{{sel}}})",
-                unit="short",
-                legend=legend,
+        rows.append(
+            (
+                "Queue depth by version",
+                f"app_version:{s.queue_depth}:sum",
+                summed(s.queue_depth),
+                "short",
             )
         )
-    return out
+    return [
+        Signal(signal="saturation", title=title, record=record, expr=expr, unit=unit, legend=legend)
+        for title, record, expr, unit in rows
+    ]
 
 
 # --- SLO ----------------------------------------------------------------------------------
