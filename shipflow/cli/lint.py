@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shipflow.cli._app import (
-    EXIT_CHANGES,
+    EXIT_ERROR,
     EXIT_OK,
     EXIT_USAGE,
     JsonOpt,
@@ -45,7 +45,7 @@ def lint(
     layers, one Terraform state for everything, local state in production roots, and deploys
     without an approval gate, in manifests, Dockerfiles, Terraform roots and CI workflows.
 
-    Exit codes: 0 nothing found, 2 findings, 1 a file could not be read, 64 usage.
+    Exit 1 when anything is found, 0 when nothing is.
     """
     from shipflow.core.lint import (
         Finding,
@@ -113,4 +113,4 @@ def lint(
             console.print(f"  fix: {f.fix}", markup=False, highlight=False)
         if verbose or not findings:
             console.print(f"{checked} files checked, {len(findings)} findings")
-    raise typer.Exit(EXIT_CHANGES if findings else EXIT_OK)
+    raise typer.Exit(EXIT_ERROR if findings else EXIT_OK)

@@ -118,7 +118,7 @@ def test_plan_never_overwrites_without_force(tmp_path: Path) -> None:
 
 def test_lint_finds_each_planted_anti_pattern() -> None:
     result = runner.invoke(app, ["lint", str(BAD), "--json"])
-    assert result.exit_code == 2  # findings, not an error
+    assert result.exit_code == 1
     found = {(f["rule"], f["path"], f["line"]) for f in json.loads(result.output)["findings"]}
     assert found == {
         ("SF001", "k8s/api.yaml", 15),  # latest
@@ -134,7 +134,7 @@ def test_lint_finds_each_planted_anti_pattern() -> None:
 
 def test_lint_sarif_has_a_result_per_finding_with_its_rule() -> None:
     result = runner.invoke(app, ["lint", str(BAD), "--sarif"])
-    assert result.exit_code == 2  # findings, not an error
+    assert result.exit_code == 1
     log = json.loads(result.output)
     assert log["version"] == "2.1.0"
     run = log["runs"][0]
