@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from shipflow.cli._app import EXIT_USAGE, JsonOpt, app, console, emit_json, err, fail
 
@@ -35,17 +34,18 @@ def deploy(
     Crashed, stuck cancellations finished; crashed or cancelled canaries reconciled).
     Running it again changes nothing."""
     from shipflow.core.liveness import DeadRunPolicy
+    from shipflow.core.validation import validated
+    from shipflow.errors import ConfigError
 
+    options = {
+        "heartbeat_seconds": heartbeat,
+        "crashed_after_seconds": crashed_after,
+        "cancel_confirm_seconds": cancel_after,
+    }
     try:
-        policy = DeadRunPolicy(
-            heartbeat_seconds=heartbeat,
-            crashed_after_seconds=crashed_after,
-            cancel_confirm_seconds=cancel_after,
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        raise fail(f"{where}: {first['msg']}", EXIT_USAGE) from None
+        policy = validated(DeadRunPolicy, options, whole="options")
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
     api_url = _reachable_api()
 
     from shipflow.deployments.production import deploy as apply_all

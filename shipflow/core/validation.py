@@ -11,18 +11,19 @@ from shipflow.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 
-def field_path(prefix: str, loc: tuple[int | str, ...]) -> str:
-    """``prefix.a.b`` for a pydantic error location (``prefix`` alone when it is empty)."""
+def field_path(prefix: str, loc: tuple[int | str, ...], whole: str = "input") -> str:
+    """``prefix.a.b`` for a pydantic error location (``prefix`` alone when it is empty,
+    ``whole`` when both are: an error of the model as a whole)."""
     parts = [prefix] if prefix else []
     parts += [str(p) for p in loc]
-    return ".".join(parts) or "input"
+    return ".".join(parts) or whole
 
 
-def validated(model: type[M], data: object, *, prefix: str = "") -> M:
+def validated(model: type[M], data: object, *, prefix: str = "", whole: str = "input") -> M:
     """``data`` as ``model``; the first bad field is a ConfigError naming its path under
     ``prefix`` (``services.web.policy.max_error_ratio``) and what is allowed there."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(field_path(prefix, tuple(first["loc"])), first["msg"]) from None
+        raise ConfigError(field_path(prefix, tuple(first["loc"]), whole), first["msg"]) from None
