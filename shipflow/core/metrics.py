@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+#: A Prometheus metric name, and a label name (the data model's grammar).
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def duration(seconds: float) -> str:
@@ -57,14 +58,14 @@ class HttpMetrics(BaseModel):
     @field_validator("requests_metric", "latency_histogram")
     @classmethod
     def _metric_name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not METRIC_NAME.match(value):
             raise ValueError(f"{value!r} is not a Prometheus metric name")
         return value
 
     @field_validator("status_label", "app_label", "version_label")
     @classmethod
     def _label_name(cls, value: str) -> str:
-        if not _LABEL.match(value):
+        if not LABEL_NAME.match(value):
             raise ValueError(f"{value!r} is not a Prometheus label name")
         return value
 
