@@ -76,14 +76,22 @@ def metrics_findings(
     )
 
 
-@shipflow_task(name="diagnose_canary", task_run_name="diagnose the failed canary")
-def diagnose_canary(
-    canary: Canary, timeout: float | None = None, span_seconds: float = SPAN_SECONDS
-) -> Diagnosis:
-    """Run the cluster checks on the app's and its canary's Deployments and pods, and the
-    canary metrics checks (their queries bounded by ``timeout``) with the route's current
-    weight. Read-only; call it before the rollback, which takes the canary's pods (the
-    evidence) away. Never raises for a check that cannot run: it is named in ``errors``."""
+class Evidence(BaseModel):
+    """What the cluster showed of a failed canary just before its rollback: the route's weight
+    on the canary and the cluster checks' findings (the rollback takes the pods away)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    weight: int | None = None
+    findings: tuple[Finding, ...] = ()
+    checked: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+def read_evidence(canary: Canary) -> Evidence:
+    """Read the route and the canary's Deployments, pods and events, Kubernetes reads only
+    (no Prometheus, no Prefect call): what the rollback waits for is kept to the least. Never
+    raises: a read that fails is named in ``errors``."""
     findings: list[Finding] = []
     checked: list[str] = []
     errors: list[str] = []
@@ -91,20 +99,45 @@ def diagnose_canary(
     try:
         weight = canary.router().canary_weight()
         checked.append(f"route: {weight} % on the canary")
-    except ShipflowError as exc:
-        errors.append(f"route weight: {exc}")
+    except Exception as exc:  # evidence is best effort; the rollback comes next either way
+        errors.append(f"route weight: {_said(exc)}")
     if canary.local is None:
         try:
             findings += namespace_findings(canary.cluster, (canary.app, canary.canary_name))
             checked.append(
                 f"namespace {canary.cluster.namespace}: {canary.app}, {canary.canary_name}"
             )
-        except ShipflowError as exc:
-            errors.append(f"cluster: {exc}")
+        except Exception as exc:
+            errors.append(f"cluster: {_said(exc)}")
+    return Evidence(
+        weight=weight, findings=tuple(findings), checked=tuple(checked), errors=tuple(errors)
+    )
+
+
+def _said(exc: Exception) -> str:
+    # shipflow's errors are written to be shown; another's text might hold anything.
+    return str(exc) if isinstance(exc, ShipflowError) else type(exc).__name__
+
+
+@shipflow_task(name="diagnose_canary", task_run_name="diagnose the failed canary")
+def diagnose_canary(
+    canary: Canary,
+    evidence: Evidence,
+    timeout: float | None = None,
+    span_seconds: float = SPAN_SECONDS,
+) -> Diagnosis:
+    """The cluster's ``evidence`` (read before the rollback) and the canary metrics checks
+    (their queries bounded by ``timeout``) with the weight the route had then. Read-only;
+    never raises for a check that cannot run: it is named in ``errors``."""
+    findings = list(evidence.findings)
+    checked = list(evidence.checked)
+    errors = list(evidence.errors)
     try:
         client = prometheus_client(canary.metrics)
         try:
-            findings += metrics_findings(client, canary.metrics, weight, span_seconds, timeout)
+            findings += metrics_findings(
+                client, canary.metrics, evidence.weight, span_seconds, timeout
+            )
         finally:
             client.close()
         checked.append(f"metrics of app {canary.metrics.app} over {span_seconds:.0f} s")
@@ -139,19 +172,19 @@ def publish_failure(
 
 
 def diagnose_failure(
-    canary: Canary, failure: str, timeout: float | None = None
+    canary: Canary, failure: str, evidence: Evidence, timeout: float | None = None
 ) -> Diagnosis | None:
-    """Diagnose a failed canary (metrics queries bounded by ``timeout``: it runs before the
-    rollback) and publish the failure artifact; never raises, so the original failure stays
-    the run's reason (a diagnosis that breaks is logged and noted)."""
+    """Diagnose a failed canary after its rollback, from the ``evidence`` read just before
+    it and the metrics (queries bounded by ``timeout``), and publish the failure artifact;
+    never raises, so the original failure stays the run's reason (a diagnosis that breaks is
+    logged and noted)."""
     logger = get_run_logger()
     diagnosis: Diagnosis | None = None
     error: str | None = None
     try:
-        diagnosis = diagnose_canary(canary, timeout)
+        diagnosis = diagnose_canary(canary, evidence, timeout)
     except Exception as exc:  # a broken diagnosis never changes the run's outcome
-        # shipflow's errors are written to be shown; another's text might hold anything.
-        error = str(exc) if isinstance(exc, ShipflowError) else type(exc).__name__
+        error = _said(exc)
         logger.warning("Could not diagnose the failure: %s", error)
     else:
         for finding in diagnosis.findings:
