@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
+import httpx
 import typer
 
 from shipflow.cli._app import (
@@ -156,7 +157,9 @@ def plan(
             soft_wrap=True,
         )
         return
-    console.print(f"{started['state']}: {started['message']}", markup=False, highlight=False)
+    console.print(
+        f"{started['state']}: {started['message']}", markup=False, highlight=False, soft_wrap=True
+    )
     if started["state"] != "COMPLETED":
         raise typer.Exit(EXIT_ERROR)
 
@@ -170,12 +173,14 @@ class _RunStarter:
     ) -> None:
         from shipflow.cli._inputs import approval_ui
         from shipflow.deployments import rollouts
+        from shipflow.deployments.api import prefect_api_url
         from shipflow.errors import ShipflowError
 
         self.spec, self.strategy, self.local = spec, strategy, local
         # The flows may pause for a person in the UI (and hold slots on the server): a run
         # on a temporary server could never be answered, so --local needs one too.
         self.ui, self.api = approval_ui()
+        self.api_url = self.api or prefect_api_url()
         self.parameters = rollouts.plan_parameters(spec, strategy)
         self.found = None
         if not local:
@@ -185,7 +190,19 @@ class _RunStarter:
                     self.found = rollouts.find_deployment(name, strategy)
             except ShipflowError as exc:
                 raise fail(str(exc), EXIT_ERROR) from None
+            except httpx.HTTPError as exc:
+                raise self._refused(exc) from None
             self.name = name if "/" in name else f"{rollouts.strategy_flow(strategy).name}/{name}"
+
+    def _refused(self, exc: httpx.HTTPError) -> typer.Exit:
+        """One line for an answer of the Prefect API that is not the one asked for (401, a
+        parameter the deployment's schema refuses, the server gone since the health check)."""
+        if isinstance(exc, httpx.HTTPStatusError):
+            detail = exc.response.text.replace("\n", " ")[:300]
+            why = f"answered {exc.response.status_code}: {detail}"
+        else:
+            why = f"does not answer ({type(exc).__name__})"
+        return fail(f"the Prefect API at {self.api_url} {why}", EXIT_ERROR)
 
     def _server(self) -> AbstractContextManager[object]:
         from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
@@ -200,7 +217,10 @@ class _RunStarter:
         parameters = rollouts.as_json(self.parameters)
         with self._server():
             if self.found is not None:
-                flow_run = rollouts.start_deployment_run(self.found.id, parameters)
+                try:
+                    flow_run = rollouts.start_deployment_run(self.found.id, parameters)
+                except httpx.HTTPError as exc:
+                    raise self._refused(exc) from None
                 url = f"{self.ui}/runs/flow-run/{flow_run.id}"
                 return {
                     "deployment": self.name,
