@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 from shipflow.adapters.images import Registry
 from shipflow.adapters.waiting import poll_until
 from tests.conftest import Registry as RegistryService
+from tests.harness.images import big_context, tag_is_whole
 from tests.harness.scale import FINAL, Cluster
 
 pytestmark = pytest.mark.slow
-
-MANIFESTS = ", ".join(
-    [
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-    ]
-)
-
-
-def tag_is_whole(host: str, repository: str, tag: str) -> bool:
-    """The tag's manifest, its config and every layer are all in the registry."""
-    base = f"http://{host}/v2/{repository}"
-    manifest = httpx.get(f"{base}/manifests/{tag}", headers={"Accept": MANIFESTS})
-    manifest.raise_for_status()
-    body = manifest.json()
-    blobs = [body["config"]["digest"], *(layer["digest"] for layer in body["layers"])]
-    return all(httpx.head(f"{base}/blobs/{d}").status_code == 200 for d in blobs)
 
 
 def test_the_registry_stopped_during_a_push(
@@ -40,12 +22,7 @@ def test_the_registry_stopped_during_a_push(
     """End state: the push is retried, then the run fails naming the registry; no tag points
     at a partial image (the registry writes the tag last, with the manifest); once the
     registry is back, the same commit is built and pushed whole."""
-    context = tmp_path / "big"
-    context.mkdir()
-    # A 64 MB layer of its own (random: it does not compress), so the push lasts long
-    # enough to be cut. The base image has no shell: the file comes from the context.
-    (context / "blob").write_bytes(os.urandom(64 * 1024 * 1024))
-    (context / "Dockerfile").write_text(f"FROM {base_image}\nCOPY blob /blob\nUSER 1000\n")
+    context = big_context(tmp_path / "big", base_image)  # a 64 MB layer
     repository = f"shop/big-{uuid.uuid4().hex[:6]}"
     sha = uuid.uuid4().hex + "0b1e55ed"
     params = {"context": str(context), "repository": f"{registry.host}/{repository}"}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,16 @@ from shipflow.adapters.kubernetes import ClusterTarget, Deployments, RouterSpec
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.adapters.waiting import poll_until
 from shipflow.core.canary import CanaryPolicy, Step
+from shipflow.core.liveness import DeadRunPolicy
+from shipflow.deployments.automations import zombie_runs
 from shipflow.deployments.sandbox.cluster import APP, create_app
 from shipflow.deployments.sandbox.fake_kube import FakeKube
 from shipflow.deployments.sandbox.traffic import canary_share, traffic
 from shipflow.tasks.common import SLOT_GRACE_SECONDS
 from tests.conftest import MetricsApp, Prometheus
-from tests.harness.scale import Cluster, gated_stack, new_bucket
+from tests.conftest import Registry as RegistryService
+from tests.harness.images import big_context, tag_is_whole
+from tests.harness.scale import FINAL, Cluster, gated_stack, new_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -162,3 +168,73 @@ def test_a_worker_killed_during_a_canary_hold(
     assert canary_share(fake_kube, app.namespace, "gateway") == 0
     deployments = Deployments(app.api, app.namespace)
     assert deployments.image_of(APP) == "registry.local/web@sha256:" + "c" * 64
+
+
+@contextmanager
+def dead_run_automation(cluster: Cluster, policy: DeadRunPolicy) -> Iterator[None]:
+    """shipflow's "crash runs whose heartbeats stopped" automation on the cluster's server,
+    as `shipflow deploy` installs it (the cluster is made with `prefect deploy`, which does
+    not), for one test: a run that holds no slot has nobody else to mark it Crashed."""
+    made = cluster.api.post("/automations/", zombie_runs(policy).model_dump(mode="json"))
+    try:
+        yield
+    finally:
+        cluster.api.client.delete(f"/automations/{made['id']}").raise_for_status()
+
+
+def uploading(registry: RegistryService, repository: str) -> int:
+    """Bytes the registry holds of blob uploads to ``repository`` not yet completed (its
+    filesystem storage keeps each under ``_uploads/`` until the blob is committed)."""
+    root = registry.service.log_path.parent / "registry-data" / "docker" / "registry" / "v2"
+    uploads = root / "repositories" / repository / "_uploads"
+    total = 0
+    for data in uploads.glob("*/data"):
+        with suppress(FileNotFoundError):  # committed between the listing and the look
+            total += data.stat().st_size
+    return total
+
+
+def test_a_worker_killed_during_a_push(
+    cluster: Cluster, tmp_path: Path, base_image: str, registry: RegistryService
+) -> None:
+    """End state: the killed run is marked Crashed by shipflow's dead-run automation (its
+    heartbeats stopped) within the policy's stated window; the registry is left a partial
+    upload and no tag pointing at it (a tag is written only with its manifest, after every
+    blob); the next build_and_push of the same commit, started at once on another worker,
+    pushes the whole image under the commit's tag."""
+    policy = DeadRunPolicy(heartbeat_seconds=30, crashed_after_seconds=45)  # the tightest
+    context = big_context(tmp_path / "big", base_image)  # a 64 MB layer: a push of seconds
+    repository = f"shop/killed-{uuid.uuid4().hex[:6]}"
+    sha = uuid.uuid4().hex + "dead0b1e"
+    params = {"context": str(context), "repository": f"{registry.host}/{repository}"}
+    with dead_run_automation(cluster, policy):
+        first = cluster.api.start("build_and_push", "build-and-push", git_sha=sha, **params)
+
+        def big_layer_arriving() -> bool:
+            if uploading(registry, repository) > 8 * 1024 * 1024:
+                return True
+            run = cluster.api.run(first)
+            if run["state_type"] in FINAL:
+                raise AssertionError(f"ended before its push was cut: {run['state']['message']}")
+            return False
+
+        poll_until(big_layer_arriving, timeout=300, interval=0.05)
+        killed = cluster.kill_worker_of(first)
+        cut_at = uploading(registry, repository)
+        tags_after_kill = registry.tags(repository)
+        second = cluster.api.start("build_and_push", "build-and-push", git_sha=sha, **params)
+        crashed, crashed_time = crashed_at(cluster, first)
+        (again,) = cluster.api.wait_final([second], timeout=300)
+
+    low, high = policy.crashed_within()
+    print(
+        f"push cut with {cut_at / 2**20:.1f} MiB of uploads unfinished; Crashed "
+        f"{crashed_time - killed:.1f}s after the kill (stated {low}-{high}s)"
+    )
+    assert cut_at > 0  # the kill came mid-upload: the registry holds a partial blob
+    assert tags_after_kill == []  # and no tag: no manifest can name an unfinished blob
+    assert crashed_time - killed <= high + 5, crashed_time - killed
+    assert f"no heartbeat for {policy.crashed_after_seconds}s" in crashed["state"]["message"]
+    assert again["state_type"] == "COMPLETED", again["state"]["message"]
+    assert registry.tags(repository) == [sha]
+    assert tag_is_whole(registry.host, repository, sha)

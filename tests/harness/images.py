@@ -3,12 +3,21 @@ its shared libraries and busybox, committed with buildah."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+
+import httpx
 
 from shipflow.deployments.sandbox.images import buildah_runner
 
 NODE_IMAGE = "localhost/shipflow-node:host"
+MANIFESTS = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
+)
 LIBS = (
     "libdl.so.2",
     "libstdc++.so.6",
@@ -75,14 +84,8 @@ def file_in_image(registry_host: str, repository: str, reference: str, path: str
     import io
     import tarfile
 
-    import httpx
-
     base = f"http://{registry_host}/v2/{repository}"
-    accept = (
-        "application/vnd.docker.distribution.manifest.v2+json,"
-        "application/vnd.oci.image.manifest.v1+json"
-    )
-    manifest = httpx.get(f"{base}/manifests/{reference}", headers={"Accept": accept}).json()
+    manifest = httpx.get(f"{base}/manifests/{reference}", headers={"Accept": MANIFESTS}).json()
     wanted = path.lstrip("/")
     for layer in reversed(manifest["layers"]):
         blob = httpx.get(f"{base}/blobs/{layer['digest']}", follow_redirects=True).content
@@ -93,3 +96,23 @@ def file_in_image(registry_host: str, repository: str, reference: str, path: str
                     handle = tar.extractfile(member)
                     return handle.read().decode() if handle else None
     return None
+
+
+def big_context(path: Path, base_image: str, megabytes: int = 64) -> Path:
+    """A build context whose image has a layer of its own of ``megabytes`` random bytes
+    (random: it does not compress), so that its push lasts long enough to be cut. The base
+    image has no shell: the file comes from the context."""
+    path.mkdir(parents=True)
+    (path / "blob").write_bytes(os.urandom(megabytes * 1024 * 1024))
+    (path / "Dockerfile").write_text(f"FROM {base_image}\nCOPY blob /blob\nUSER 1000\n")
+    return path
+
+
+def tag_is_whole(host: str, repository: str, tag: str) -> bool:
+    """The tag's manifest, its config and every layer are all in the registry."""
+    base = f"http://{host}/v2/{repository}"
+    manifest = httpx.get(f"{base}/manifests/{tag}", headers={"Accept": MANIFESTS})
+    manifest.raise_for_status()
+    body = manifest.json()
+    blobs = [body["config"]["digest"], *(layer["digest"] for layer in body["layers"])]
+    return all(httpx.head(f"{base}/blobs/{d}").status_code == 200 for d in blobs)
