@@ -169,16 +169,23 @@ def test_one_error_against_a_zero_error_baseline_is_not_a_rollback(
     metrics_label = label()
     metrics_app.control(metrics_label, "stable", error_rate=0.0)
     metrics_app.control(metrics_label, "canary", error_rate=0.0)
+    p = params(kube_app, prometheus.url, metrics_label)
+    # The error lands early in a long hold, so the checks after it certainly count it.
+    p["policy"] = fast_policy(steps=(Step(weight=25, hold_seconds=15),))
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", metrics_label):
-        run = start_in_background(promote_canary, **params(kube_app, prometheus.url, metrics_label))
+        run = start_in_background(promote_canary, **p)
         wait_until(
-            lambda: canary_share(fake_kube, kube_app.namespace, "gateway") > 0,
+            lambda: canary_share(fake_kube, kube_app.namespace, "gateway") == 0.25,
             timeout=60,
-            what="the first step",
+            what="the 25 % step",
         )
         metrics_app.control(metrics_label, "canary", inject_errors=1)
         state = run.join()
     assert state.is_completed(), state.message
+    rows = measurements(state.state_details.flow_run_id, kube_app)
+    errors = [r["canary errors"] for r in rows]
+    assert any(e != "-" and "(0/" not in e for e in errors), errors  # measured, and forgiven
+    assert {r["baseline errors"].split(" ")[0] for r in rows} <= {"0.00%", "-"}, rows
 
 
 def test_a_bad_canary_beside_a_sick_baseline_is_rolled_back_by_the_absolute_ceiling(
