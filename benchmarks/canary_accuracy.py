@@ -37,8 +37,8 @@ from shipflow.core.steps import (  # noqa: E402
     Pass,
     Rollback,
     StepState,
+    check_significance,
     next_action,
-    shared_checks,
 )
 
 BASELINE_ERROR_RATE = 0.01
@@ -122,8 +122,8 @@ def one_run(
                 newest_sample_age_seconds=1.0,
                 version_label="version",
             )
-            checks = shared_checks(state, policy)
-            m = measure(seen, policy, at=NOW, weight=step.weight, checks=checks)
+            alpha = check_significance(state, policy, elapsed)
+            m = measure(seen, policy, at=NOW, weight=step.weight, significance=alpha)
             before = state.evidence_since
             state, action = next_action(state, m, policy, elapsed)
             if state.evidence_since != before:  # evidence starts again after a failed check
