@@ -18,10 +18,10 @@ runs its steps through it. The limits mean what Argo Rollouts' mean:
   failure: at low traffic a step simply needs longer, so the default allows two extensions.
 
 Each check judges the step's growing evidence again, so the significance a step needs to fail
-its new version is shared among its checks (:func:`check_significance`: half for the check
-that ends the hold, half among the checks before it): however often it looks, a step fails a
-new version that meets its limits with probability at most ``1 - confidence`` over its hold,
-and as much again over each extension.
+its new version is shared among its checks (:func:`check_significance`: three quarters for
+the check that ends the hold, a quarter among the checks before it): however often it looks, a
+step fails a new version that meets its limits with probability at most ``1 - confidence``
+over its hold, and as much again over each extension.
 
 A step passes when its hold is over and the latest check — which judges all the evidence since
 the step began (or since the last failure) — is successful. A hold that ends on an error waits
@@ -103,7 +103,7 @@ class AskHuman:
 Action = Continue | Pass | Extend | Rollback | AskHuman
 
 
-FINAL_SHARE = 0.5  # of the hold's 1 - confidence, for the check that ends the hold
+FINAL_SHARE = 0.75  # of the hold's 1 - confidence, for the check that ends the hold
 
 
 def check_significance(state: StepState, policy: AnalysisPolicy, elapsed: float) -> float:
@@ -112,8 +112,9 @@ def check_significance(state: StepState, policy: AnalysisPolicy, elapsed: float)
     version that meets its limits with probability at most ``1 - confidence`` (Bonferroni).
 
     The check that ends the hold (the first at or after its end) judges the most evidence and
-    decides the close calls, so it gets half; the checks before it share the other half
-    evenly, which still fails a real fault at the first check. An extension is a new hold with
+    decides the close calls, so it gets three quarters; the checks before it share the last
+    quarter evenly, which still fails a real fault at the first check (its p-value is orders
+    of magnitude below any share). An extension is a new hold with
     a budget of its own. A hold that ends on an error spent nothing: the next check that can
     measure is still the one that ends it."""
     alpha = 1 - policy.confidence

@@ -274,16 +274,16 @@ def test_nan_free_error_rate() -> None:
             "> limit 1.50% (min(max(1.5 x baseline, floor 1.00%), ceiling 5.00%))",
         ),
         (None, Phase.FAILED, "p=0.0039"),
-        (0.005, Phase.FAILED, "p=0.0039"),  # the share of the check that ends a hold
+        (0.0075, Phase.FAILED, "p=0.0039"),  # the share of the check that ends a hold
         (
             0.003,
             Phase.SUCCESSFUL,
             "not significantly (p=0.0039 > 0.003, this check's share of the step's 1%)",
         ),
         (
-            0.005 / 19,  # a check before the end of a default 10-minute hold
+            0.0025 / 19,  # a check before the end of a default 10-minute hold
             Phase.SUCCESSFUL,
-            "not significantly (p=0.0039 > 0.00026, this check's share of the step's 1%)",
+            "not significantly (p=0.0039 > 0.00013, this check's share of the step's 1%)",
         ),
     ],
 )

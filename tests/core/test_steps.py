@@ -140,7 +140,7 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Rollback,
         "failed",
-        # p ≤ 0.5 % / 9 (the checks before the hold's end share half of 1 %): the 6th check
+        # p ≤ 0.25 % / 9 (the checks before the hold's end share a quarter of 1 %)
         "canary error rate 3.00% (54/1800) vs baseline 1.00% (60/6000) > limit 1.50%",
         6,
     ),
@@ -159,8 +159,10 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Rollback,
         "failed",
-        "canary error rate 10.00% (30/300) vs baseline 10.00%",
-        1,
+        "canary error rate 10.00% (60/600) vs baseline 10.00%",
+        # 30 of 300 against the 5 % ceiling (p ≈ 5e-4) is not enough for a check before the
+        # hold's end (0.25 % / 9); 60 of 600 (p ≈ 4e-7) is
+        2,
     ),
     (
         "exactly at the limit (1.5 x baseline) is not above it",
@@ -177,7 +179,7 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Pass,
         None,
-        "above the limit 1.50% but not significantly (p=0.26 > 0.005",
+        "above the limit 1.50% but not significantly (p=0.26 > 0.0075",
         10,
     ),
     (
@@ -214,8 +216,8 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Rollback,
         "failed",
-        # p=0.0012: above the share of the 9 checks before the end (0.5 % / 9), within the
-        # half of 1 % that the check ending the hold gets
+        # p=0.0012: above the share of the 9 checks before the end (0.25 % / 9), within the
+        # three quarters of 1 % that the check ending the hold gets
         "canary error rate 3.00% (30/1000) vs baseline 1.00% (100/10000) > limit 1.50%",
         10,
     ),
@@ -227,7 +229,7 @@ CASES: list[tuple[Any, ...]] = [
         Pass,
         None,
         "1.50% (150/10000) vs baseline 0.80% (80/10000) is above the limit 1.20% but not "
-        "significantly (p=0.06 > 0.005",
+        "significantly (p=0.06 > 0.0075",
         10,
     ),
     (
@@ -558,15 +560,15 @@ def test_an_extension_lasts_the_steps_hold_at_least_three_intervals() -> None:
 @pytest.mark.parametrize(
     ("hold", "interval", "made", "elapsed", "expected"),
     [
-        (10.0, 1.0, 0, 1.0, 0.005 / 9),  # the 9 checks before the hold's end share half
-        (600.0, 30.0, 0, 30.0, 0.005 / 19),  # the default 5 % step: 19 before the end
-        (600.0, 30.0, 18, 570.0, 0.005 / 19),  # the last check before the end
-        (600.0, 30.0, 19, 600.0, 0.005),  # the check that ends the hold: the other half
-        (600.0, 30.0, 25, 780.0, 0.005),  # a hold that ended on errors: still the end's
-        (2.5, 1.0, 0, 1.0, 0.005 / 2),  # a part interval is a check
-        (3.0, 1.0, 0, 1.0, 0.005 / 2),  # exactly three, not four
-        (1.0, 30.0, 0, 30.0, 0.005),  # a hold shorter than an interval: its one check ends it
-        (0.0, 30.0, 0, 30.0, 0.005),
+        (10.0, 1.0, 0, 1.0, 0.0025 / 9),  # the 9 checks before the hold's end share a quarter
+        (600.0, 30.0, 0, 30.0, 0.0025 / 19),  # the default 5 % step: 19 before the end
+        (600.0, 30.0, 18, 570.0, 0.0025 / 19),  # the last check before the end
+        (600.0, 30.0, 19, 600.0, 0.0075),  # the check that ends the hold: three quarters
+        (600.0, 30.0, 25, 780.0, 0.0075),  # a hold that ended on errors: still the end's
+        (2.5, 1.0, 0, 1.0, 0.0025 / 2),  # a part interval is a check
+        (3.0, 1.0, 0, 1.0, 0.0025 / 2),  # exactly three, not four
+        (1.0, 30.0, 0, 30.0, 0.0075),  # a hold shorter than an interval: its one check ends it
+        (0.0, 30.0, 0, 30.0, 0.0075),
     ],
 )
 def test_check_significance(
@@ -600,21 +602,21 @@ def test_an_extension_is_a_new_hold_with_a_budget_of_its_own() -> None:
             float(elapsed),
         )
     assert isinstance(action, Extend)
-    assert check_significance(state, POLICY, 11.0) == pytest.approx(0.005 / 19)
-    assert check_significance(state, POLICY, 20.0) == pytest.approx(0.005)
+    assert check_significance(state, POLICY, 11.0) == pytest.approx(0.0025 / 19)
+    assert check_significance(state, POLICY, 20.0) == pytest.approx(0.0075)
 
 
 def test_many_looks_need_more_evidence_than_one_and_the_holds_end_decides() -> None:
     # 2.33 % beside a 1 % baseline (limit 1.5 %), 300 canary requests an interval: after 9
     # intervals p ≈ 0.006, enough for a single look at 1 % but not for a check before the
-    # hold's end (0.5 % / 9); after 10, p ≈ 0.004 ≤ the end's half of 1 %.
+    # hold's end (0.25 % / 9); after 10, p ≈ 0.004 ≤ the end's three quarters of 1 %.
     canary = [Tick(canary=(300, 7), baseline=(900, 9))] * 10
     action, state, seen = run(canary, POLICY, hold=10.0)
     assert isinstance(action, Rollback), [m.reason for m in seen]
     assert action.outcome == "failed"
     assert state.checks == 10
     assert seen[8].phase is Phase.SUCCESSFUL, seen[8].reason
-    assert "not significantly (p=0.0059 > 0.00056, this check's share of the step's 1%)" in (
+    assert "not significantly (p=0.0059 > 0.00028, this check's share of the step's 1%)" in (
         seen[8].reason
     )
     once = measure(observe(canary, 0, 9), POLICY, at=NOW, weight=25)  # a single look
