@@ -226,3 +226,23 @@ def cluster(
     env = cluster_env(prometheus.url, str(work / "kubeconfig"), root)
     with scale_out(workdir=work, project=ROOT, workers=2, worker_limit=8, worker_env=env) as scale:
         yield Cluster(scale=scale, api=ClusterApi(scale.api_url), root=root, moto=moto.endpoint)
+
+
+# Under ``pytest -n 2`` (scripts/test) these run one after another on one worker, beside the
+# rest of the suite on the other: each starts a whole release path (a scaled-out cluster, a
+# sandbox, a browser), and two at once would slow both past their own waits.
+HEAVY = (
+    "tests/scale/",
+    "tests/faults/",
+    "tests/browser/",
+    "tests/deployments/test_sandbox_demo.py",
+    "tests/deployments/test_demo_interrupt.py",
+    "tests/deployments/test_production.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = Path(item.path).relative_to(ROOT).as_posix()
+        if where.startswith(HEAVY) or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("heavy"))

@@ -117,7 +117,12 @@ def flush_events(timeout: float = 5.0) -> None:
 def ensure_limit(name: str, limit: int = 1) -> str:
     """Create the global concurrency limit ``name`` if it does not exist yet; returns it."""
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, limit=limit)
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, limit=limit)
+        except ObjectAlreadyExists:
+            # Runs started together both found no limit and both created it: this one lost
+            # the race, and now the limit exists; make sure it has this limit.
+            client.upsert_global_concurrency_limit_by_name(name, limit=limit)
     return name
 
 

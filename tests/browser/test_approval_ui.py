@@ -39,7 +39,13 @@ def answer_form(page: Page, name: str, approve: bool, approver: str, comment: st
     form.get_by_role("textbox").nth(0).fill(approver)
     form.get_by_role("textbox").nth(1).fill(comment)
     shot(page, f"{name}-form")
-    form.get_by_role("button", name="Submit").click()
+    # Wait for the UI's resume request itself: on a loaded machine the dialog can take the
+    # click before its form is ready, and then nothing resumes the run.
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/resume"), timeout=60_000
+    ) as sent:
+        form.get_by_role("button", name="Submit").click()
+    assert sent.value.ok, f"the UI's resume answered {sent.value.status}: {sent.value.text()}"
 
 
 def test_a_plan_approved_in_the_ui_is_applied_and_the_run_completes(s3_stack: S3Stack) -> None:

@@ -394,9 +394,17 @@ def _start_all(
 
 
 def _deployment_ready(api: str) -> Callable[[], bool]:
+    """Release is deployed *and* its trigger exists: serving creates the deployment first and
+    its automation a moment later, and a merge posted in between would start nothing."""
+
     def ready() -> bool:
         with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"{api}/deployments/name/release/release", timeout=2).is_success
+            found = httpx.get(f"{api}/deployments/name/release/release", timeout=2)
+            if not found.is_success:
+                return False
+            resource = f"prefect.deployment.{found.json()['id']}"
+            automations = httpx.get(f"{api}/automations/related-to/{resource}", timeout=2)
+            return automations.is_success and bool(automations.json())
         return False
 
     return ready
