@@ -30,7 +30,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipflow.adapters.haproxy import HAProxyRouter, HAProxyRuntime
 from shipflow.adapters.images import Registry
+from shipflow.adapters.ports import free_port
 from shipflow.adapters.waiting import Timeout, poll_until
 from shipflow.core.watch import Watch
 from shipflow.errors import ConfigError, ServiceError
@@ -91,12 +91,6 @@ def stop_group(
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
     return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -179,6 +180,32 @@ class PrometheusClient:
         return samples
 
 
+Samples = list[tuple[dict[str, str], float]]
+
+
+def within(client: PrometheusClient, timeout: float, what: str) -> Callable[[str], Samples]:
+    """A runner of instant queries that share ``timeout`` seconds: each query is bounded by the
+    time left, and one that would start after it is a PrometheusError ("the ``what`` took more
+    than ...") instead of a query with no time to answer."""
+    deadline = time.monotonic() + timeout
+
+    def run(query: str) -> Samples:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PrometheusError(query, f"timeout: the {what} took more than {timeout:.2g}s")
+        return client.vector(query, left)
+
+    return run
+
+
+def bucket_bound(labels: dict[str, str]) -> float | None:
+    """The ``le`` bound of a histogram bucket sample (None: not a bucket sample)."""
+    try:
+        return float(labels["le"])
+    except (KeyError, ValueError):
+        return None
+
+
 def observe(
     client: PrometheusClient,
     target: MetricsTarget,
@@ -190,14 +217,7 @@ def observe(
     """What both versions of ``target.app`` did during the last ``span_seconds`` (or only the
     version ``alone``, with no baseline): four queries that share ``timeout`` seconds."""
     defs, app = target.definitions, target.app
-    deadline = time.monotonic() + timeout
-
-    def run(query: str) -> list[tuple[dict[str, str], float]]:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise PrometheusError(query, f"timeout: the check took more than {timeout:.2g}s")
-        return client.vector(query, left)
-
+    run = within(client, timeout, "check")
     age = run(defs.newest_sample_age(app))
     label = defs.version_label
     by_version: dict[str, dict[str, float]] = {"requests": {}, "errors": {}}
@@ -210,9 +230,7 @@ def observe(
             by_version[key][version] = by_version[key].get(version, 0.0) + max(0.0, value)
     buckets: dict[str, list[tuple[float, float]]] = {}
     for labels, value in run(defs.latency_buckets_by_version(app, span_seconds)):
-        try:
-            le = float(labels["le"])
-        except (KeyError, ValueError):
+        if (le := bucket_bound(labels)) is None:
             continue
         buckets.setdefault(labels.get(label, ""), []).append((le, max(0.0, value)))
 

@@ -8,11 +8,10 @@ SLO gate and the analysis can never disagree on what a request or an error is.
 from __future__ import annotations
 
 import math
-import time
 
-from shipflow.adapters.prometheus import MetricsTarget, PrometheusClient
+from shipflow.adapters.prometheus import MetricsTarget, PrometheusClient, bucket_bound, within
 from shipflow.core.slo import SliCounts
-from shipflow.errors import ConfigError, PrometheusError
+from shipflow.errors import ConfigError
 
 
 def read_sli(
@@ -29,23 +28,14 @@ def read_sli(
     (a histogram cannot say more); a threshold above every bucket is a ConfigError.
     """
     defs, app = target.definitions, target.app
-    deadline = time.monotonic() + timeout
-
-    def total(query: str) -> list[tuple[dict[str, str], float]]:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise PrometheusError(query, f"timeout: the reading took more than {timeout:.2g}s")
-        return client.vector(query, left)
-
+    total = within(client, timeout, "reading")
     requests = sum(max(0.0, v) for _, v in total(defs.requests_by_version(app, window_seconds)))
     errors = sum(max(0.0, v) for _, v in total(defs.errors_by_version(app, window_seconds)))
     if latency_threshold is None:
         return SliCounts(total=requests, errors=min(errors, requests))
     by_le: dict[float, float] = {}
     for labels, value in total(defs.latency_buckets_by_version(app, window_seconds)):
-        try:
-            le = float(labels["le"])
-        except (KeyError, ValueError):
+        if (le := bucket_bound(labels)) is None:
             continue
         by_le[le] = by_le.get(le, 0.0) + max(0.0, value)
     finite = sorted(le for le in by_le if not math.isinf(le))

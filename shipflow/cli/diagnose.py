@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -24,6 +24,8 @@ from shipflow.errors import ShipflowError
 
 if TYPE_CHECKING:
     from shipflow.core.diagnosis import Finding
+
+Router = Literal["gateway", "istio", "nginx", "replicas"]
 
 # States of a terraform_release run that may still hold (or be about to take) the state lock.
 _LIVE = ("RUNNING", "PENDING", "PAUSED", "CANCELLING")
@@ -79,29 +81,43 @@ def _lock_findings(stack: Path, now: datetime) -> list[Finding]:
     return [finding.model_copy(update={"evidence": (*finding.evidence, f"read from {where}")})]
 
 
-def _cluster_findings(namespace: str) -> list[Finding]:
-    from kubernetes import client as k8s
+def _cluster_findings(namespace: str, app_name: str | None) -> list[Finding]:
+    from shipflow.adapters.kubernetes import ClusterTarget
+    from shipflow.tasks.diagnose import namespace_findings
 
-    from shipflow.adapters.kubernetes.client import ClusterTarget, api_client, api_errors, to_dict
-    from shipflow.core.diagnosis import (
-        decode_helm_release,
-        helm_findings,
-        rollout_findings,
-    )
+    apps = (app_name, f"{app_name}-canary") if app_name else ()
+    return namespace_findings(ClusterTarget(namespace=namespace), apps)
 
-    api = api_client(ClusterTarget(namespace=namespace))
-    with api_errors("Deployment", namespace):
-        listed = k8s.AppsV1Api(api).list_namespaced_deployment(namespace)
-    deployments = [to_dict(api, d) for d in listed.items]
-    with api_errors("Secret", namespace):
-        secrets = k8s.CoreV1Api(api).list_namespaced_secret(namespace, label_selector="owner=helm")
-    releases = [
-        release
-        for secret in secrets.items
-        if (release := decode_helm_release(str((secret.data or {}).get("release", "")), namespace))
-        is not None
-    ]
-    return rollout_findings(deployments) + helm_findings(releases)
+
+def _canary_findings(
+    app_name: str, prometheus_url: str | None, namespace: str | None, router: str
+) -> tuple[list[Finding], str]:
+    """The canary metrics checks of ``app_name``, with the route's weight when the
+    namespace is known; and what was checked, in words."""
+    from shipflow.adapters.kubernetes import ClusterTarget, RouterSpec
+    from shipflow.adapters.prometheus import MetricsTarget, PrometheusClient, connection_for
+    from shipflow.errors import KubernetesError
+    from shipflow.settings import load_settings
+    from shipflow.tasks.diagnose import SPAN_SECONDS, metrics_findings, route_weight
+
+    weight: int | None = None
+    route = "route not read (no --namespace)"
+    if namespace is not None:
+        spec = RouterSpec(kind=router)
+        try:
+            weight = route_weight(ClusterTarget(namespace=namespace), app_name, spec)
+            route = f"{router} route: {weight} % on the canary"
+        except KubernetesError as exc:
+            if exc.status != 404:
+                raise
+            route = f"no {router} route of {app_name} in {namespace}"
+    target = MetricsTarget(app=app_name, url=prometheus_url)
+    client = PrometheusClient(connection_for(target, load_settings()))
+    try:
+        found = metrics_findings(client, target, weight)
+    finally:
+        client.close()
+    return found, f"metrics of app {app_name} over {SPAN_SECONDS:.0f} s ({route})"
 
 
 @app.command()
@@ -119,10 +135,30 @@ def diagnose(
         typer.Option(
             "--namespace",
             "-n",
-            help="A Kubernetes namespace (KUBECONFIG): stuck rollouts, "
+            help="A Kubernetes namespace (KUBECONFIG): crash-looping pods, stuck rollouts, "
             "Helm releases stuck pending.",
         ),
     ] = None,
+    app_name: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            help="An app (its Deployment and <app>-canary, and the app label of its metrics): "
+            "only its pods and rollouts in --namespace, and its canary's metrics (no version "
+            "label? traffic but no canary series?).",
+        ),
+    ] = None,
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus-url",
+            help="Prometheus for --app's metrics (default: SHIPFLOW_PROMETHEUS_URL).",
+        ),
+    ] = None,
+    router: Annotated[
+        Router,
+        typer.Option(help="How --app's traffic is split (to read the canary's weight)."),
+    ] = "gateway",
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -142,8 +178,12 @@ def diagnose(
     for path in dockerfiles:
         if not path.is_file():
             raise fail(f"dockerfile: {path} is not a file", EXIT_USAGE)
-    if not stacks and not dockerfiles and namespace is None:
-        raise fail("nothing to check: give --stack, --dockerfile or --namespace", EXIT_USAGE)
+    if not stacks and not dockerfiles and namespace is None and app_name is None:
+        raise fail("nothing to check: give --stack, --dockerfile, --namespace or --app", EXIT_USAGE)
+    if prometheus_url is not None and app_name is None:
+        raise fail("prometheus-url: only used with --app", EXIT_USAGE)
+    if prometheus_url is not None and not prometheus_url.startswith(("http://", "https://")):
+        raise fail(f"prometheus-url: {prometheus_url} is not an http(s) URL", EXIT_USAGE)
     now = datetime.now(UTC)
     findings: list[Finding] = []
     errors: list[str] = []
@@ -159,8 +199,15 @@ def diagnose(
             errors.append(str(exc))
     if namespace is not None:
         try:
-            findings += _cluster_findings(namespace)
-            checked.append(f"namespace {namespace}")
+            findings += _cluster_findings(namespace, app_name)
+            checked.append(f"namespace {namespace}" + (f" (app {app_name})" if app_name else ""))
+        except ShipflowError as exc:
+            errors.append(str(exc))
+    if app_name is not None:
+        try:
+            found, what = _canary_findings(app_name, prometheus_url, namespace, router)
+            findings += found
+            checked.append(what)
         except ShipflowError as exc:
             errors.append(str(exc))
     problems = [f for f in findings if f.severity == "problem"]

@@ -112,7 +112,7 @@ def monitor(
             raise fail(str(exc)) from exc
     alerts: list[dict[str, Any]] = [
         {
-            "alert": f"SLO{t.sli.capitalize()}{t.alert.name.capitalize()}Burn",
+            "alert": t.alert_name,
             "severity": t.alert.severity,
             "burn_rate": t.burn_rate,
             "threshold": t.ratio,

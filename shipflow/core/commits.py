@@ -15,6 +15,12 @@ _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 SCHEMES = ("https", "http", "ssh", "git", "file")
 
 
+def is_full_sha(value: str) -> bool:
+    """Whether ``value`` is a full commit id: 40 hex digits, or 64 for SHA-256 repositories
+    (either case)."""
+    return _SHA.fullmatch(value.lower()) is not None
+
+
 def parse_sha(sha: str) -> str:
     """A full commit id (40 hex digits, or 64 for SHA-256 repositories), lower-cased.
 
@@ -22,7 +28,7 @@ def parse_sha(sha: str) -> str:
     exactly one commit, and only a full id names one commit for good.
     """
     value = sha.strip().lower()
-    if not _SHA.fullmatch(value):
+    if not is_full_sha(value):
         raise ConfigError("sha", f"{sha!r} is not a full commit id (40 or 64 hex digits)")
     return value
 

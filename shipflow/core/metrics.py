@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+#: A Prometheus metric name, and a label name (the data model's grammar).
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def duration(seconds: float) -> str:
@@ -57,14 +58,14 @@ class HttpMetrics(BaseModel):
     @field_validator("requests_metric", "latency_histogram")
     @classmethod
     def _metric_name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not METRIC_NAME.match(value):
             raise ValueError(f"{value!r} is not a Prometheus metric name")
         return value
 
     @field_validator("status_label", "app_label", "version_label")
     @classmethod
     def _label_name(cls, value: str) -> str:
-        if not _LABEL.match(value):
+        if not LABEL_NAME.match(value):
             raise ValueError(f"{value!r} is not a Prometheus label name")
         return value
 
@@ -90,27 +91,35 @@ class HttpMetrics(BaseModel):
 
     def requests_by_version(self, app: str, seconds: float) -> str:
         """Requests of each version of ``app`` during the last ``seconds``."""
-        return (
-            f"sum by ({self.version_label}) "
-            f"(increase({self.requests_metric}{{{self.selector(app)}}}[{duration(seconds)}]))"
-        )
+        return self._counted(f"{self.requests_metric}{{{self.selector(app)}}}", seconds)
 
     def errors_by_version(self, app: str, seconds: float) -> str:
         """Error responses of each version during the last ``seconds`` (a version with no error
         series is absent: zero errors, when it has requests)."""
         sel = self.selector(app, errors=True)
-        return (
-            f"sum by ({self.version_label}) "
-            f"(increase({self.requests_metric}{{{sel}}}[{duration(seconds)}]))"
-        )
+        return self._counted(f"{self.requests_metric}{{{sel}}}", seconds)
 
     def latency_buckets_by_version(self, app: str, seconds: float) -> str:
         """Cumulative latency bucket counts (``le``) of each version during ``seconds``."""
-        return (
-            f"sum by ({self.version_label}, le) "
-            f"(increase({self.latency_histogram}_bucket{{{self.selector(app)}}}"
-            f"[{duration(seconds)}]))"
-        )
+        series = f"{self.latency_histogram}_bucket{{{self.selector(app)}}}"
+        return self._counted(series, seconds, by=("le",))
+
+    def _counted(self, series: str, seconds: float, by: Sequence[str] = ()) -> str:
+        """What ``series`` counted during the last ``seconds``, summed by version: evidence a
+        statistical test can take as counts.
+
+        ``increase()`` alone is not that. It extrapolates to the span's edges (a 2 s span
+        scraped every second doubles what was seen: twice the evidence, for a test) and it
+        never counts a series' first sample (a 5xx series born with its first error hides
+        that error). So, per series: the counter's value now minus its value a span ago, when
+        it did not reset in between (exact, no extrapolation); everything a series born within
+        the span counted; and only for a series that reset, Prometheus' ``increase()``.
+        """
+        d = duration(seconds)
+        exact = f"{series} - {series} offset {d} unless resets({series}[{d}]) > 0"
+        born = f"{series} unless {series} offset {d}"
+        labels = ", ".join((self.version_label, *by))
+        return f"sum by ({labels}) (({exact}) or ({born}) or increase({series}[{d}]))"
 
     def newest_sample_age(self, app: str) -> str:
         """Seconds since the newest sample of ``app``'s request counter (empty: no series in

@@ -33,11 +33,9 @@ from pydantic import (
     model_validator,
 )
 
-from shipflow.core.metrics import HttpMetrics, escape
+from shipflow.core.metrics import LABEL_NAME, METRIC_NAME, HttpMetrics, escape
 from shipflow.errors import ConfigError
 
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -167,7 +165,7 @@ class Saturation(BaseModel):
     @field_validator("cpu_seconds", "memory_bytes", "pool_in_use", "pool_size", "queue_depth")
     @classmethod
     def _metric(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
+        if value is not None and not METRIC_NAME.match(value):
             raise ValueError(f"{value!r} is not a Prometheus metric name")
         return value
 
@@ -207,7 +205,7 @@ class MonitorSpec(BaseModel):
     @field_validator("endpoint_label")
     @classmethod
     def _label(cls, value: str | None) -> str | None:
-        if value is not None and not _LABEL.match(value):
+        if value is not None and not LABEL_NAME.match(value):
             raise ValueError(f"{value!r} is not a Prometheus label name")
         return value
 
@@ -281,52 +279,51 @@ def _saturation(spec: MonitorSpec, window: str, rate: str, legend: str) -> list[
     s, m = spec.saturation, spec.metrics
     sel = m.selector(spec.name)
     by = f"sum by ({m.app_label}, {m.version_label})"
-    out: list[Signal] = []
+
+    def summed(metric: str) -> str:
+        return f"{by} ({metric}{{{sel}}})"
+
+    rows: list[tuple[str, str, str, str]] = []  # title, record, expr, unit
     if s.cpu_seconds:
-        out.append(
-            Signal(
-                signal="saturation",
-                title="CPU (cores) by version",
-                record=f"app_version:{s.cpu_seconds.removesuffix('_total')}:{rate}",
-                expr=f"{by} (rate({s.cpu_seconds}{{{sel}}}[{window}]))",
-                unit="short",
-                legend=legend,
+        rows.append(
+            (
+                "CPU (cores) by version",
+                f"app_version:{s.cpu_seconds.removesuffix('_total')}:{rate}",
+                f"{by} (rate({s.cpu_seconds}{{{sel}}}[{window}]))",
+                "short",
             )
         )
     if s.memory_bytes:
-        out.append(
-            Signal(
-                signal="saturation",
-                title="Memory by version",
-                record=f"app_version:{s.memory_bytes}:sum",
-                expr=f"{by} ({s.memory_bytes}{{{sel}}})",
-                unit="bytes",
-                legend=legend,
+        rows.append(
+            (
+                "Memory by version",
+                f"app_version:{s.memory_bytes}:sum",
+                summed(s.memory_bytes),
+                "bytes",
             )
         )
     if s.pool_in_use and s.pool_size:
-        out.append(
-            Signal(
-                signal="saturation",
-                title="Connection pool utilisation by version",
-                record=f"app_version:{s.pool_in_use}:ratio",
-                expr=f"{by} ({s.pool_in_use}{{{sel}}}) / {by} ({s.pool_size}{{{sel}}})",
-                unit="percentunit",
-                legend=legend,
+        rows.append(
+            (
+                "Connection pool utilisation by version",
+                f"app_version:{s.pool_in_use}:ratio",
+                f"{summed(s.pool_in_use)} / {summed(s.pool_size)}",
+                "percentunit",
             )
         )
     if s.queue_depth:
-        out.append(
-            Signal(
-                signal="saturation",
-                title="Queue depth by version",
-                record=f"app_version:{s.queue_depth}:sum",
-                expr=f"{by} ({s.queue_depth}{{{sel}}})",
-                unit="short",
-                legend=legend,
+        rows.append(
+            (
+                "Queue depth by version",
+                f"app_version:{s.queue_depth}:sum",
+                summed(s.queue_depth),
+                "short",
             )
         )
-    return out
+    return [
+        Signal(signal="saturation", title=title, record=record, expr=expr, unit=unit, legend=legend)
+        for title, record, expr, unit in rows
+    ]
 
 
 # --- SLO ----------------------------------------------------------------------------------
@@ -383,6 +380,11 @@ class Threshold(BaseModel):
     budget: float
     ratio: float  # the bad-event ratio above which it fires (burn rate x budget)
 
+    @property
+    def alert_name(self) -> str:
+        """The alert's name in the rules file (``SLOAvailabilityFastBurn``)."""
+        return f"SLO{self.sli.capitalize()}{self.alert.name.capitalize()}Burn"
+
 
 def thresholds(slo: Slo) -> tuple[Threshold, ...]:
     """Every burn-rate alert's threshold, derived from the SLO."""
@@ -431,7 +433,7 @@ def rule_groups(spec: MonitorSpec) -> list[dict[str, object]]:
         )
         slo_rules.append(
             {
-                "alert": f"SLO{t.sli.capitalize()}{t.alert.name.capitalize()}Burn",
+                "alert": t.alert_name,
                 "expr": (
                     f"{long_series}{{{app_match}}} > {number(t.ratio)}"
                     f" and {short_series}{{{app_match}}} > {number(t.ratio)}"
@@ -461,16 +463,6 @@ def rule_groups(spec: MonitorSpec) -> list[dict[str, object]]:
     return [
         {"name": f"{spec.name}-golden-signals", "rules": recording},
         {"name": f"{spec.name}-slo", "rules": slo_rules},
-    ]
-
-
-def alert_names(spec: MonitorSpec) -> list[str]:
-    """The alerts ``rule_groups`` defines for ``spec``."""
-    return [
-        str(rule["alert"])
-        for group in rule_groups(spec)
-        for rule in group["rules"]  # type: ignore[attr-defined]
-        if "alert" in rule
     ]
 
 

@@ -32,6 +32,7 @@ from pydantic import (
     ValidationError,
 )
 
+from shipflow.core.commits import is_full_sha
 from shipflow.errors import WebhookIgnored, WebhookRejected
 
 # Namespace for event ids derived from delivery ids: the same delivery, the same event id.
@@ -50,7 +51,6 @@ MAX_DELIVERY_ID = 256
 
 PATHS_UNKNOWN = "paths unknown"
 
-_SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 _DELIVERY = re.compile(r"[\x21-\x7e]+")
 # A JSON string literal (unrolled, linear time), the brackets, and digit runs.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -61,7 +61,7 @@ _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]|-?\d+', re.DOTALL)
 
 
 def _sha(value: str) -> str:
-    if not _SHA.fullmatch(value):
+    if not is_full_sha(value):
         raise ValueError("not a commit sha (40 or 64 hex characters)")
     return value.lower()
 

@@ -1,18 +1,20 @@
-"""``shipflow demo``: a whole release on this machine, on embedded defaults.
+"""``shipflow demo --prefect-url URL``: a whole release on services of the demo's own.
 
-It starts what it needs on 127.0.0.1 — a Prefect server of its own, moto_server (S3 for
-Terraform state), docker-registry, the sandbox metrics app with Prometheus scraping it every
-second, and the sandbox Kubernetes API — writes an example repository (``shipflow.toml``, a
-service with a Dockerfile, a Terraform stack), and runs ``release`` for a merge:
-build_and_push → terraform_release (the demo plays the reviewer and approves the plan through
-the Prefect API, exactly as the UI's form does) → promote_canary 5 → 25 → 50 → 100 % with live
-analysis. Everything it started is stopped at the end (``--keep`` leaves it running).
+(Without ``--prefect-url``, ``shipflow demo`` runs on the sandbox: :mod:`.sandbox_demo`.)
 
-The Prefect server is the demo's own unless ``prefect_url`` names one explicitly
-(``PREFECT_API_URL`` alone is never used: it may point at a team's server). Even there the
-demo approves only the pauses of its own runs, found by flow run id from its release run down;
-anyone else's paused run stays as it is. Its names (service ``shipflow-demo-web``, stack
-``shipflow-demo-network``) keep its release records apart from a real service's.
+It starts what it needs on 127.0.0.1 — moto_server (S3 for Terraform state), docker-registry,
+the sandbox metrics app with Prometheus scraping it every second, and the sandbox Kubernetes
+API — writes an example repository (``shipflow.toml``, a service with a Dockerfile, a
+Terraform stack), and runs ``release`` for a merge: build_and_push → terraform_release (the
+demo plays the reviewer and approves the plan through the Prefect API, exactly as the UI's
+form does) → promote_canary 5 → 25 → 50 → 100 % with live analysis. Everything it started is
+stopped at the end.
+
+The Prefect server is the one ``prefect_url`` names (``PREFECT_API_URL`` alone is never used:
+it may point at a team's server). There the demo approves only the pauses of its own runs,
+found by flow run id from its release run down; anyone else's paused run stays as it is. Its
+names (service ``shipflow-demo-web``, stack ``shipflow-demo-network``) keep its release
+records apart from a real service's.
 """
 
 from __future__ import annotations
@@ -81,13 +83,8 @@ HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/busybox", "wget", "-q", "-O",
 ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/srv/www"]
 """
 
-CONFIG = """\
-[services.{service}]
-app = "{app}"
-image = {{ context = "services/web", repository = "{registry}/shop/web" }}
-stack = "{stack}"
-namespace = "{namespace}"
-
+# A short ladder (a demo takes about a minute); the sandbox's demo uses it too.
+POLICY = """\
 [services.{service}.policy]
 steps = [
   {{ weight = 5, hold_seconds = 4 }},
@@ -99,6 +96,18 @@ min_requests = 20
 inconclusive_limit = 2
 progress_deadline_seconds = 30
 """
+
+CONFIG = (
+    """\
+[services.{service}]
+app = "{app}"
+image = {{ context = "services/web", repository = "{registry}/shop/web" }}
+stack = "{stack}"
+namespace = "{namespace}"
+
+"""
+    + POLICY
+)
 
 
 @dataclass
@@ -126,22 +135,6 @@ def _api_alive(url: str) -> bool:
         return False
 
 
-def _prefect(
-    stack: ExitStack, workdir: Path, prefect_url: str | None, say: Callable[[str], None]
-) -> str:
-    """The API URL of the Prefect server the demo talks to: ``prefect_url`` when given,
-    otherwise a server the demo starts now and stops with ``stack``."""
-    if prefect_url:
-        say(f"using the Prefect server at {prefect_url}; only this demo's own runs are resumed")
-        return prefect_url
-    if os.environ.get("PREFECT_API_URL"):
-        say("PREFECT_API_URL is not used (pass --prefect-url to run on that server)")
-    port = local.free_port()
-    say(f"starting a Prefect server on 127.0.0.1:{port} (SQLite in {workdir})")
-    stack.enter_context(local.running(local.prefect_server(port, workdir)))
-    return f"http://127.0.0.1:{port}/api"
-
-
 @dataclass
 class Sandbox:
     api_url: str
@@ -153,13 +146,11 @@ class Sandbox:
 
 
 @contextmanager
-def _services(
-    workdir: Path, say: Callable[[str], None], prefect_url: str | None
-) -> Iterator[Sandbox]:
+def _services(workdir: Path, say: Callable[[str], None], prefect_url: str) -> Iterator[Sandbox]:
     from shipflow.deployments.sandbox.fake_kube import FakeKube
 
     with ExitStack() as stack:
-        api_url = _prefect(stack, workdir, prefect_url, say)
+        say(f"using the Prefect server at {prefect_url}; only this demo's own runs are resumed")
         s3, registry, app, prom = (local.free_port() for _ in range(4))
         say(
             "starting moto_server (S3), docker-registry, the metrics app, Prometheus, "
@@ -172,7 +163,7 @@ def _services(
         kube = FakeKube(rollout_delay=0.5).start()
         stack.callback(kube.stop)
         yield Sandbox(
-            api_url=api_url,
+            api_url=prefect_url,
             s3=f"http://127.0.0.1:{s3}",
             registry=f"127.0.0.1:{registry}",
             prometheus=f"http://127.0.0.1:{prom}",
@@ -232,16 +223,16 @@ def _repository(root: Path, sandbox: Sandbox, namespace: str, base: str) -> tupl
     return repo, sha, bucket
 
 
-def run_demo(say: Callable[[str], None], prefect_url: str | None = None) -> DemoResult:
-    """Release the example repository's merge on the sandbox, approving the plan as a
-    reviewer would, on the demo's own Prefect server unless ``prefect_url`` names one."""
+def run_demo(say: Callable[[str], None], prefect_url: str) -> DemoResult:
+    """Release the example repository's merge on services of the demo's own and the Prefect
+    server at ``prefect_url``, approving the plan as a reviewer would."""
     from kubernetes import config as k8s_config
 
     from shipflow.adapters.kubernetes import Deployments
     from shipflow.deployments.sandbox.cluster import APP, create_app
     from shipflow.deployments.sandbox.traffic import MetricsAppClient, traffic
 
-    if prefect_url and not _api_alive(prefect_url):  # before anything starts
+    if not _api_alive(prefect_url):  # before anything starts
         raise ServiceError(f"no Prefect server answers at {prefect_url} (GET /health)")
     workdir = Path(tempfile.mkdtemp(prefix="shipflow-demo-"))
     with ExitStack() as stack:

@@ -25,6 +25,7 @@ import httpx
 import yaml
 
 from shipflow.adapters.binaries import find_binary
+from shipflow.adapters.ports import free_port as free_port
 from shipflow.adapters.waiting import Timeout, poll_until
 from shipflow.errors import ServiceError
 
@@ -42,12 +43,6 @@ APT_PACKAGES = {
 }
 # Debian keeps PostgreSQL's server programs out of PATH, under its major version.
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def require_binary(name: str) -> str:

@@ -125,16 +125,22 @@ def ensure_work_pool(name: str, say: Say) -> str:
     return str(pool.type)
 
 
+def deployment_triggers(spec: DeploymentSpec) -> list[Any]:
+    """The triggers prefect.yaml gives ``spec``, as Prefect's trigger models (the sandbox's
+    worker serves the same ones)."""
+    adapter: TypeAdapter[Any] = TypeAdapter(cast(Any, DeploymentTriggerTypes))
+    return [
+        adapter.validate_python({"name": f"{spec.name}__automation_{i}", **raw})
+        for i, raw in enumerate(spec.triggers, start=1)
+    ]
+
+
 def apply_deployment(
     spec: DeploymentSpec, pool: str, policy: DeadRunPolicy, say: Say
 ) -> Literal["created", "updated", "unchanged"]:
     """Create or update one deployment (schedules replaced, triggers re-created)."""
     flow: Flow[..., Any] = load_flow_from_entrypoint(spec.entrypoint)
-    adapter: TypeAdapter[Any] = TypeAdapter(cast(Any, DeploymentTriggerTypes))
-    triggers = [
-        adapter.validate_python({"name": f"{spec.name}__automation_{i}", **raw})
-        for i, raw in enumerate(spec.triggers, start=1)
-    ]
+    triggers = deployment_triggers(spec)
     job_variables = dict(spec.work_pool.job_variables)
     job_variables["env"] = {
         **job_variables.get("env", {}),

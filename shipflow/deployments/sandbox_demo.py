@@ -36,7 +36,7 @@ from shipflow.adapters.git import Git
 from shipflow.adapters.processes import SLOTS
 from shipflow.adapters.waiting import poll_until
 from shipflow.deployments import local
-from shipflow.deployments.demo import DOCKERFILE, STACK, STATE_KEY
+from shipflow.deployments.demo import DOCKERFILE, POLICY, STACK, STATE_KEY
 from shipflow.deployments.reviewer import api_filter, resume
 from shipflow.deployments.sandbox import services
 from shipflow.deployments.sandbox.cluster import APP
@@ -49,7 +49,8 @@ STACK_DIR = "infra/network"
 FAULT_RATE = 0.3
 APPROVER = {"approve": True, "approver": "shipflow-demo (--yes)", "comment": "approved by --yes"}
 
-CONFIG = """\
+CONFIG = (
+    """\
 [services.{service}]
 app = "{app}"
 image = {{ context = "services/web", repository = "{registry}/shop/web" }}
@@ -57,17 +58,9 @@ stack = "{stack}"
 target = "local"
 paths = ["services/web/", "{stack}/"]
 
-[services.{service}.policy]
-steps = [
-  {{ weight = 5, hold_seconds = 4 }},
-  {{ weight = 25, hold_seconds = 4 }},
-  {{ weight = 50, hold_seconds = 4 }},
-]
-check_interval_seconds = 1
-min_requests = 20
-inconclusive_limit = 2
-progress_deadline_seconds = 30
 """
+    + POLICY
+)
 
 
 @dataclass
@@ -280,7 +273,7 @@ def _follow(
                 message=child["state"].get("message") or "",
             )
         )
-    release.image = _deployed_image(sandbox)
+    release.image = sandbox.workloads().image_of(APP)
     say(f"{release.title}: {release.state}: {release.message}")
 
 
@@ -350,10 +343,6 @@ def _seconds(run: dict[str, Any]) -> float:
     start = datetime.fromisoformat(run["start_time"])
     end = datetime.fromisoformat(run["end_time"])
     return (end - start).total_seconds()
-
-
-def _deployed_image(sandbox: services.Sandbox) -> str:
-    return sandbox.workloads().image_of(APP)
 
 
 def _interrupt(sandbox: services.Sandbox, release: Release | None) -> str:

@@ -40,6 +40,7 @@ from shipflow.flows.pauses import end_after_expired_pause
 from shipflow.tasks.canary import (
     Canary,
     LadderBoard,
+    check_timeout,
     deploy_canary,
     keep_watch,
     measure_canary,
@@ -53,6 +54,7 @@ from shipflow.tasks.canary import (
     wait_canary_ready,
 )
 from shipflow.tasks.common import ensure_limit, flush_events, hold_limit
+from shipflow.tasks.diagnose import diagnose_failure, read_evidence
 from shipflow.tasks.slo import gate
 
 # A slot held by a run that died is freed when its lease expires (Prefect's shortest lease,
@@ -172,8 +174,14 @@ def promote_canary(
         try:
             return _climb(canary, policy, str(current_run.id or "local"))
         except Exception as exc:
-            # Whatever broke, traffic must not stay on a canary nobody watches any more.
+            # Whatever broke, traffic must not stay on a canary nobody watches any more. The
+            # cluster is read first (the rollback takes the canary's pods, the evidence,
+            # away): Kubernetes reads only; the metrics and the artifact come after.
+            evidence = read_evidence(canary)
             rollback_canary(canary, f"error: {exc}", None, "error")
+            diagnose_failure(
+                canary, f"error: {exc}", evidence, check_timeout(canary.metrics, policy)
+            )
             raise
 
 
@@ -217,7 +225,14 @@ def _climb(canary: Canary, policy: CanaryPolicy, run: str) -> State[Any]:
                 )
             except _PauseExpired as expired:
                 board.finish(index, "inconclusive", str(expired))
+                evidence = read_evidence(canary)
                 rollback_canary(canary, str(expired), weight, "inconclusive")
+                diagnose_failure(
+                    canary,
+                    f"rolled back at {weight} %: {expired}",
+                    evidence,
+                    check_timeout(canary.metrics, policy),
+                )
                 board.end("rolled back", f"at {weight} %: {expired}")
                 return end_after_expired_pause(
                     Failed(message=f"rolled back at {weight} %: {expired}")
@@ -228,11 +243,12 @@ def _climb(canary: Canary, policy: CanaryPolicy, run: str) -> State[Any]:
                 return Failed(message=f"stopped at {weight} %: another run took over the canary")
             if isinstance(outcome, Rollback):
                 board.finish(index, outcome.outcome, outcome.reason)
+                failure = f"rolled back at {weight} %: {outcome.outcome}: {outcome.reason}"
+                evidence = read_evidence(canary)
                 rollback_canary(canary, outcome.reason, weight, outcome.outcome)
+                diagnose_failure(canary, failure, evidence, check_timeout(canary.metrics, policy))
                 board.end("rolled back", f"at {weight} %: {outcome.outcome}: {outcome.reason}")
-                return Failed(
-                    message=f"rolled back at {weight} %: {outcome.outcome}: {outcome.reason}"
-                )
+                return Failed(message=failure)
             board.finish(index, "passed", outcome.reason)
             canary.emit(
                 "shipflow.canary.step.passed",
@@ -252,7 +268,14 @@ def _climb(canary: Canary, policy: CanaryPolicy, run: str) -> State[Any]:
             alone=canary.metrics.stable_version,
         )
         if isinstance(after, Rollback):
+            evidence = read_evidence(canary)
             restore_stable(canary, stable_image, after.reason, policy)
+            diagnose_failure(
+                canary,
+                f"the promoted image failed: {after.outcome}: {after.reason}",
+                evidence,
+                check_timeout(canary.metrics, policy),
+            )
             return Failed(
                 message=f"restored {stable_image} after the promotion: {after.outcome}: "
                 f"{after.reason}"

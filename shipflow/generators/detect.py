@@ -1026,6 +1026,20 @@ def _globs(patterns: Iterable[str], candidates: Iterable[str]) -> list[str]:
     )
 
 
+def _members(root: str, patterns: Sequence[str], dirs: Iterable[str]) -> list[str]:
+    """The directories below ``root`` that its workspace patterns (relative to ``root``,
+    ``!`` excluding) name."""
+    prefix = root + "/" if root else ""
+    rel = [d[len(prefix) :] for d in dirs if d.startswith(prefix) and d != root]
+    return [_join(root, m) for m in _globs(patterns, rel)]
+
+
+def _member_patterns(workspace: dict[str, Any]) -> list[str]:
+    """A uv or Cargo ``[workspace]``'s members, then its excludes as ``!`` patterns."""
+    members = [str(m) for m in workspace.get("members", [])]
+    return members + [f"!{e}" for e in workspace.get("exclude", [])]
+
+
 def _node_workspaces(
     files: ProjectFiles, by_name: dict[str, list[str]]
 ) -> tuple[dict[str, list[str]], str]:
@@ -1037,9 +1051,7 @@ def _node_workspaces(
         if _hidden(root):
             continue
         patterns = _dig(_yaml(files, path), "packages") or []
-        prefix = root + "/" if root else ""
-        rel = [d[len(prefix) :] for d in dirs if d.startswith(prefix) and d != root]
-        found[root] = [_join(root, m) for m in _globs([str(p) for p in patterns], rel)]
+        found[root] = _members(root, [str(p) for p in patterns], dirs)
         kind = "pnpm-workspace"
     for path in by_name.get("package.json", []):
         root = _dir(path)
@@ -1050,9 +1062,7 @@ def _node_workspaces(
             workspaces = workspaces.get("packages")
         if not isinstance(workspaces, list) or not workspaces:
             continue
-        prefix = root + "/" if root else ""
-        rel = [d[len(prefix) :] for d in dirs if d.startswith(prefix) and d != root]
-        found[root] = [_join(root, m) for m in _globs([str(p) for p in workspaces], rel)]
+        found[root] = _members(root, [str(p) for p in workspaces], dirs)
         manager, _, _ = _node_manager(files, root, _json(files, path))
         kind = {
             "yarn-classic": "yarn-workspaces",
@@ -1131,18 +1141,14 @@ def _uv_workspaces(files: ProjectFiles, by_name: dict[str, list[str]]) -> dict[s
     found: dict[str, list[str]] = {}
     dirs = [_dir(p) for p in by_name.get("pyproject.toml", [])]
     for path in by_name.get("pyproject.toml", []):
-        ws = _dig(_toml(files, path), "tool", "uv", "workspace")
+        pyproject = _toml(files, path)
+        ws = _dig(pyproject, "tool", "uv", "workspace")
         if not isinstance(ws, dict):
             continue
         root = _dir(path)
-        prefix = root + "/" if root else ""
-        rel = [d[len(prefix) :] for d in dirs if d.startswith(prefix) and d != root]
-        patterns = [str(m) for m in ws.get("members", [])] + [
-            f"!{e}" for e in ws.get("exclude", [])
-        ]
-        members = [_join(root, m) for m in _globs(patterns, rel)]
+        members = _members(root, _member_patterns(ws), dirs)
         # The root is a member too when it is a project itself.
-        if _dig(_toml(files, path), "project", "name"):
+        if _dig(pyproject, "project", "name"):
             members.insert(0, root)
         found[root] = members
     return found
@@ -1345,12 +1351,7 @@ def _cargo_workspaces(files: ProjectFiles, by_name: dict[str, list[str]]) -> dic
         if not isinstance(ws, dict):
             continue
         root = _dir(path)
-        prefix = root + "/" if root else ""
-        rel = [d[len(prefix) :] for d in dirs if d.startswith(prefix) and d != root]
-        patterns = [str(m) for m in ws.get("members", [])] + [
-            f"!{e}" for e in ws.get("exclude", [])
-        ]
-        found[root] = [_join(root, m) for m in _globs(patterns, rel)]
+        found[root] = _members(root, _member_patterns(ws), dirs)
     return found
 
 

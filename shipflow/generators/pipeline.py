@@ -68,6 +68,17 @@ ACTION_VERSIONS = {
 }
 # Tools the pipeline installs, at fixed versions.
 TRIVY_VERSION = "0.56.2"
+TRIVY_IMAGE = f"aquasec/trivy:{TRIVY_VERSION}"
+# What Trivy checks, the same on every platform: the scan type (the CLI's subcommand) and the
+# flags, passed as the action's inputs on GitHub and as the CLI's flags elsewhere.
+TRIVY_SCANS: dict[str, tuple[str, dict[str, str | bool]]] = {
+    "dependency-audit": (
+        "fs",
+        {"scanners": "vuln", "severity": "HIGH,CRITICAL", "ignore-unfixed": True, "exit-code": "1"},
+    ),
+    "iac-scan": ("config", {"severity": "HIGH,CRITICAL", "exit-code": "1"}),
+    "image": ("image", {"severity": "HIGH,CRITICAL", "ignore-unfixed": True, "exit-code": "1"}),
+}
 UV_VERSION = "0.5.4"
 POETRY_VERSION = "1.8.4"
 PIPENV_VERSION = "2024.4.0"
@@ -558,6 +569,20 @@ def _header(plan: PipelinePlan, comment: str = "#") -> str:
 # GitHub Actions
 
 
+def _trivy(scan: str, target: str) -> str:
+    """The Trivy command line of one of :data:`TRIVY_SCANS` over ``target``."""
+    kind, flags = TRIVY_SCANS[scan]
+    words = [f"--{k}" if v is True else f"--{k} {v}" for k, v in flags.items()]
+    return " ".join(["trivy", kind, *words, target])
+
+
+def _gh_trivy(scan: str, **first: str) -> dict[str, Any]:
+    """The Trivy action's step inputs for one of :data:`TRIVY_SCANS` (``first`` leads)."""
+    kind, flags = TRIVY_SCANS[scan]
+    head = first or {"scan-type": kind}
+    return _uses("trivy", **head, **flags, version=f"v{TRIVY_VERSION}")
+
+
 def _uses(name: str, **with_: Any) -> dict[str, Any]:
     step: dict[str, Any] = {"uses": ACTIONS[name]}
     if with_:
@@ -728,39 +753,14 @@ def _github(plan: PipelinePlan) -> str:
                 spec["services"] = {kind: _gh_service(kind) for kind in job.services}
                 spec["env"] = _service_env(job.services, "localhost")
             spec["steps"] = _gh_package_steps(p, version, job.command, job.id)
-        elif job.id == "dependency-audit":
+        elif job.stage == "security":
+            step_name = {
+                "dependency-audit": "Audit dependencies (every lockfile)",
+                "iac-scan": "Scan Terraform, Kubernetes, Helm and Dockerfiles",
+            }[job.id]
             spec["steps"] = [
                 {"name": "Check out", **_uses("checkout", **{"persist-credentials": False})},
-                {
-                    "name": "Audit dependencies (every lockfile)",
-                    **_uses(
-                        "trivy",
-                        **{
-                            "scan-type": "fs",
-                            "scanners": "vuln",
-                            "severity": "HIGH,CRITICAL",
-                            "ignore-unfixed": True,
-                            "exit-code": "1",
-                            "version": f"v{TRIVY_VERSION}",
-                        },
-                    ),
-                },
-            ]
-        elif job.id == "iac-scan":
-            spec["steps"] = [
-                {"name": "Check out", **_uses("checkout", **{"persist-credentials": False})},
-                {
-                    "name": "Scan Terraform, Kubernetes, Helm and Dockerfiles",
-                    **_uses(
-                        "trivy",
-                        **{
-                            "scan-type": "config",
-                            "severity": "HIGH,CRITICAL",
-                            "exit-code": "1",
-                            "version": f"v{TRIVY_VERSION}",
-                        },
-                    ),
-                },
+                {"name": step_name, **_gh_trivy(job.id)},
             ]
         elif job.stage == "build" and job.image is not None:
             image = job.image
@@ -803,16 +803,7 @@ def _github(plan: PipelinePlan) -> str:
             spec["steps"] = [
                 {
                     "name": "Scan the pushed image by digest",
-                    **_uses(
-                        "trivy",
-                        **{
-                            "image-ref": _gh_ref(job.image),
-                            "severity": "HIGH,CRITICAL",
-                            "ignore-unfixed": True,
-                            "exit-code": "1",
-                            "version": f"v{TRIVY_VERSION}",
-                        },
-                    ),
+                    **_gh_trivy("image", **{"image-ref": _gh_ref(job.image)}),
                     "env": {
                         "TRIVY_USERNAME": "${{ github.actor }}",
                         "TRIVY_PASSWORD": "${{ secrets.GITHUB_TOKEN }}",
@@ -1048,14 +1039,9 @@ def _gitlab(plan: PipelinePlan) -> str:
             spec["script"] = _commands(p, job.command, "$CI_PROJECT_DIR")
             if job.paths and monorepo:
                 spec["rules"] = [{"changes": [_gl_glob(x) for x in job.paths]}]
-        elif job.id == "dependency-audit":
-            spec["image"] = {"name": f"aquasec/trivy:{TRIVY_VERSION}", "entrypoint": [""]}
-            spec["script"] = [
-                "trivy fs --scanners vuln --severity HIGH,CRITICAL --ignore-unfixed --exit-code 1 ."
-            ]
-        elif job.id == "iac-scan":
-            spec["image"] = {"name": f"aquasec/trivy:{TRIVY_VERSION}", "entrypoint": [""]}
-            spec["script"] = ["trivy config --severity HIGH,CRITICAL --exit-code 1 ."]
+        elif job.stage == "security":
+            spec["image"] = {"name": TRIVY_IMAGE, "entrypoint": [""]}
+            spec["script"] = [_trivy(job.id, ".")]
         elif job.stage == "build" and job.image is not None:
             image = job.image
             spec["image"] = "docker:27.3.1"
@@ -1083,17 +1069,14 @@ def _gitlab(plan: PipelinePlan) -> str:
         elif job.stage == "scan" and job.image is not None:
             image = job.image
             var = f"DIGEST_{slug(image.name, sep='_').upper()}"
-            spec["image"] = {"name": f"aquasec/trivy:{TRIVY_VERSION}", "entrypoint": [""]}
+            spec["image"] = {"name": TRIVY_IMAGE, "entrypoint": [""]}
             spec["rules"] = [main_only]
             spec["variables"] = {
                 "TRIVY_USERNAME": "$CI_REGISTRY_USER",
                 "TRIVY_PASSWORD": "$CI_REGISTRY_PASSWORD",
             }
             spec["needs"] = [{"job": f"build-{image.name}", "artifacts": True}]
-            spec["script"] = [
-                "trivy image --severity HIGH,CRITICAL --ignore-unfixed --exit-code 1 "
-                f'"$IMAGE_PREFIX/{image.name}@${var}"'
-            ]
+            spec["script"] = [_trivy("image", f'"$IMAGE_PREFIX/{image.name}@${var}"')]
         elif job.stage == "deploy" and job.environment is not None:
             env = job.environment
             spec["image"] = {"name": KUBECTL_IMAGE, "entrypoint": [""]}
@@ -1232,12 +1215,8 @@ def _circleci(plan: PipelinePlan) -> str:
                 wf["matrix"] = {"parameters": {"version": list(p.versions)}}
                 wf["name"] = f"{job.id}-<< matrix.version >>"
         elif job.stage == "security":
-            spec["docker"] = [{"image": f"aquasec/trivy:{TRIVY_VERSION}"}]
-            command = (
-                "trivy fs --scanners vuln --severity HIGH,CRITICAL --ignore-unfixed --exit-code 1 ."
-                if job.id == "dependency-audit"
-                else "trivy config --severity HIGH,CRITICAL --exit-code 1 ."
-            )
+            spec["docker"] = [{"image": TRIVY_IMAGE}]
+            command = _trivy(job.id, ".")
             spec["steps"] = [
                 "checkout",
                 {
@@ -1275,7 +1254,7 @@ def _circleci(plan: PipelinePlan) -> str:
             wf["context"] = ["registry"]
         elif job.stage == "scan" and job.image is not None:
             image = job.image
-            spec["docker"] = [{"image": f"aquasec/trivy:{TRIVY_VERSION}"}]
+            spec["docker"] = [{"image": TRIVY_IMAGE}]
             spec["steps"] = [
                 {"attach_workspace": {"at": "."}},
                 {
@@ -1283,9 +1262,8 @@ def _circleci(plan: PipelinePlan) -> str:
                         "name": "Scan the pushed image by digest",
                         "no_output_timeout": f"{job.timeout}m",
                         "command": (
-                            f'TRIVY_USERNAME="$REGISTRY_USER" TRIVY_PASSWORD="$REGISTRY_PASSWORD" '
-                            "trivy image --severity HIGH,CRITICAL --ignore-unfixed --exit-code 1 "
-                            f'"$(cat digest-{image.name}.txt)"'
+                            'TRIVY_USERNAME="$REGISTRY_USER" TRIVY_PASSWORD="$REGISTRY_PASSWORD" '
+                            + _trivy("image", f'"$(cat digest-{image.name}.txt)"')
                         ),
                     }
                 },
@@ -1490,8 +1468,6 @@ def _jenkins(plan: PipelinePlan) -> str:
             return children[0]
         return g.Block("stage", g.Str(name), [g.Block("parallel", None, list[g.Node](children))])
 
-    trivy = f"aquasec/trivy:{TRIVY_VERSION}"
-
     def trivy_stage(job: Job, command: str) -> g.Block:
         return g.Block(
             "stage",
@@ -1505,7 +1481,7 @@ def _jenkins(plan: PipelinePlan) -> str:
                             "docker",
                             None,
                             [
-                                g.Step("image", g.Str(trivy)),
+                                g.Step("image", g.Str(TRIVY_IMAGE)),
                                 g.Step("args", g.Str("--entrypoint=")),
                                 g.Step("reuseNode", g.Raw("true")),
                             ],
@@ -1523,12 +1499,7 @@ def _jenkins(plan: PipelinePlan) -> str:
 
     checks: list[g.Block] = []
     for job in by_stage.get("security", []):
-        command = (
-            "trivy fs --scanners vuln --severity HIGH,CRITICAL --ignore-unfixed --exit-code 1 ."
-            if job.id == "dependency-audit"
-            else "trivy config --severity HIGH,CRITICAL --exit-code 1 ."
-        )
-        checks.append(trivy_stage(job, command))
+        checks.append(trivy_stage(job, _trivy(job.id, ".")))
     first = [package_stage(j) for j in by_stage.get("lint", [])]
     stages.append(parallel("Lint and audits", [*first, *checks]))
     for stage_name, label in (("test", "Unit tests"), ("integration", "Integration tests")):
@@ -1598,9 +1569,7 @@ def _jenkins(plan: PipelinePlan) -> str:
         image = job.image
         assert image is not None
         var = f"DIGEST_{slug(image.name, sep='_').upper()}"
-        scan = trivy_stage(
-            job, f'trivy image --severity HIGH,CRITICAL --ignore-unfixed --exit-code 1 "${var}"'
-        )
+        scan = trivy_stage(job, _trivy("image", f'"${var}"'))
         scan.children.insert(0, main_when)
         scans.append(scan)
     if scans:

@@ -177,15 +177,6 @@ def _versions(spec: ScaffoldSpec | None, provider: str | None, root: bool = Fals
     return hcl.render([block("terraform", body=body)])
 
 
-def _tags(extra: dict[str, hcl.Value] | None = None) -> Expr:
-    if not extra:
-        return _v("tags")
-    inner = ", ".join(
-        f"{k} = {hcl.quote(str(v)) if isinstance(v, str) else v}" for k, v in extra.items()
-    )
-    return Expr(f"merge(var.tags, {{ {inner} }})")
-
-
 def _name_tags_variables(what: str) -> list[Item]:
     return [
         _variable(
@@ -311,9 +302,7 @@ def _aws_vpc() -> Module:
                 cidr_block=_v("cidr"),
                 enable_dns_support=True,
                 enable_dns_hostnames=True,
-                tags=_tags({"Name": Expr("var.name")})
-                if False
-                else Expr("merge(var.tags, { Name = var.name })"),
+                tags=Expr("merge(var.tags, { Name = var.name })"),
             ),
         ),
         block(
@@ -1683,9 +1672,7 @@ def _readme(spec: ScaffoldSpec) -> str:
         g=first.get("resource_group_name", ""),
         a=first.get("storage_account_name", ""),
     )
-    order = " → ".join(
-        c for c in ("naming", "network", "cluster", "database") if c in spec.all_components
-    )
+    order = " → ".join(spec.all_components)
     roots = "\n".join(f"- `{spec.prefix}/{r}`" for r in spec.roots())
     return f"""# {spec.project}: infrastructure ({spec.provider})
 
@@ -1765,7 +1752,6 @@ def _password_note(spec: ScaffoldSpec) -> str:
 
 
 def _drift_deployment(spec: ScaffoldSpec) -> str:
-    stacks = [str(PurePosixPath(spec.prefix) / r) for r in spec.roots()]
     doc = {
         "deployments": [
             {
@@ -1775,7 +1761,7 @@ def _drift_deployment(spec: ScaffoldSpec) -> str:
                     f"Plan the {spec.project} roots daily (never apply) and report drift."
                 ),
                 "tags": ["shipflow", "terraform", "drift"],
-                "parameters": {"stacks": stacks, "max_parallel": 4},
+                "parameters": {"stacks": list(scaffold_roots(spec)), "max_parallel": 4},
                 "schedules": [{"cron": "0 6 * * *", "timezone": "UTC"}],
                 "work_pool": {"name": "shipflow"},
             }

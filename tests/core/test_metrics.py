@@ -15,16 +15,28 @@ M = HttpMetrics()
     [
         (
             M.requests_by_version("web", 42),
-            'sum by (version) (increase(http_requests_total{app="web"}[42000ms]))',
+            'sum by (version) ((http_requests_total{app="web"} - http_requests_total{app="web"} '
+            'offset 42000ms unless resets(http_requests_total{app="web"}[42000ms]) > 0) or '
+            '(http_requests_total{app="web"} unless http_requests_total{app="web"} offset '
+            '42000ms) or increase(http_requests_total{app="web"}[42000ms]))',
         ),
         (
             M.errors_by_version("web", 1.5),
-            'sum by (version) (increase(http_requests_total{app="web",status=~"5.."}[1500ms]))',
+            'sum by (version) ((http_requests_total{app="web",status=~"5.."} - '
+            'http_requests_total{app="web",status=~"5.."} offset 1500ms unless '
+            'resets(http_requests_total{app="web",status=~"5.."}[1500ms]) > 0) or '
+            '(http_requests_total{app="web",status=~"5.."} unless '
+            'http_requests_total{app="web",status=~"5.."} offset 1500ms) or '
+            'increase(http_requests_total{app="web",status=~"5.."}[1500ms]))',
         ),
         (
             M.latency_buckets_by_version("web", 60),
-            "sum by (version, le) "
-            '(increase(http_request_duration_seconds_bucket{app="web"}[60000ms]))',
+            'sum by (version, le) ((http_request_duration_seconds_bucket{app="web"} - '
+            'http_request_duration_seconds_bucket{app="web"} offset 60000ms unless '
+            'resets(http_request_duration_seconds_bucket{app="web"}[60000ms]) > 0) or '
+            '(http_request_duration_seconds_bucket{app="web"} unless '
+            'http_request_duration_seconds_bucket{app="web"} offset 60000ms) or '
+            'increase(http_request_duration_seconds_bucket{app="web"}[60000ms]))',
         ),
         (
             M.newest_sample_age("web"),

@@ -1,5 +1,5 @@
-"""The README's first command: `shipflow demo` releases a merge end to end, and touches only
-what it started: its own Prefect server, or with --prefect-url only its own runs there."""
+"""`shipflow demo --prefect-url`: releases a merge end to end on the server named and touches
+only its own runs there. (The README's first command, on the sandbox: test_sandbox_demo.py.)"""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ import os
 import re
 import subprocess
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
-
 from shipflow.deployments import local
-from shipflow.deployments.demo import _prefect
 from shipflow.flows.terraform_release import terraform_release
 from tests.conftest import ROOT, PrefectServer
 from tests.harness.prefect_api import read_flow_run, resume_as_ui, start_in_background
@@ -68,19 +64,6 @@ def test_demo_on_a_shared_server_releases_and_leaves_a_foreign_paused_plan_alone
     assert response.status_code == 201, response.text
     assert foreign.join().is_cancelled()
     assert s3_stack.serial() is None
-
-
-def test_without_prefect_url_the_demo_starts_a_server_of_its_own(
-    prefect_server: PrefectServer, tmp_path: Path
-) -> None:
-    assert os.environ["PREFECT_API_URL"] == prefect_server.api_url  # a live server, not taken
-    said: list[str] = []
-    with ExitStack() as stack:
-        own = _prefect(stack, tmp_path, None, said.append)
-        assert own != prefect_server.api_url
-        assert httpx.get(f"{own}/health").status_code == 200
-    assert not local.http_ready(f"{own}/health")()  # stopped with the demo
-    assert any("PREFECT_API_URL is not used" in line for line in said)
 
 
 def test_a_bad_prefect_url_is_a_usage_mistake() -> None:

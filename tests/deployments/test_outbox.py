@@ -80,8 +80,9 @@ def test_one_refused_event_is_found_counted_and_dead_lettered_the_others_go(
     prefect = Prefect(lambda numbers: 422 if 2 in numbers else 200)
     assert turn(outbox, prefect) == "sent"
     assert prefect.taken == [0, 1, 3]
-    # It waits out its backoff (a millisecond here) before the next try.
-    (waiting,) = poll_until(outbox.pending, timeout=5, interval=0.01)
+    # It waits out its backoff (a millisecond here) before the next try: wait until it is
+    # due again (poll_until takes an empty list for an answer, hence ``or None``).
+    (waiting,) = poll_until(lambda: outbox.pending() or None, timeout=5, interval=0.01)
     assert (waiting.delivery, waiting.attempts) == ("delivery-2", 1)
     turn(outbox, prefect)
     (letter,) = outbox.dead_letters()
@@ -134,7 +135,7 @@ def test_an_event_prefect_fails_on_while_healthy_is_counted(tmp_path: Path) -> N
     outbox = filled(tmp_path, 3)
     prefect = Prefect(lambda numbers: 500 if 0 in numbers else 200)
     turn(outbox, prefect)
-    poll_until(outbox.pending, timeout=5, interval=0.01)
+    poll_until(lambda: outbox.pending() or None, timeout=5, interval=0.01)
     turn(outbox, prefect)
     assert prefect.taken == [1, 2]
     (letter,) = outbox.dead_letters()
@@ -144,7 +145,7 @@ def test_an_event_prefect_fails_on_while_healthy_is_counted(tmp_path: Path) -> N
     outbox = filled(tmp_path / "alone", 1)
     prefect = Prefect(lambda numbers: 500, health=200)
     turn(outbox, prefect)
-    poll_until(outbox.pending, timeout=5, interval=0.01)
+    poll_until(lambda: outbox.pending() or None, timeout=5, interval=0.01)
     turn(outbox, prefect)
     assert [d.delivery for d in outbox.dead_letters()] == ["delivery-0"]
 

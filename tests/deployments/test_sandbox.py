@@ -16,6 +16,7 @@ import httpx
 
 from shipflow.adapters.processes import alive, start_ticks
 from shipflow.adapters.waiting import poll_until
+from shipflow.deployments.production import load_definitions
 from shipflow.deployments.sandbox.services import listening
 
 CLI = str(Path(sys.executable).with_name("shipflow"))
@@ -46,9 +47,18 @@ def test_up_serves_the_ui_and_real_traffic_and_down_leaves_nothing(tmp_path: Pat
         assert "<!DOCTYPE html>" in ui.text
         settings = httpx.get(f"{urls['Prefect UI']}/ui-settings").json()
         assert settings["api_url"] == urls["Prefect API"]
-        # The worker serves the release deployment, triggered by merges.
+        # The worker serves the release deployment, triggered by merges as prefect.yaml says.
         deployment = httpx.get(f"{urls['Prefect API']}/deployments/name/release/release")
         assert deployment.status_code == 200
+        related = f"{urls['Prefect API']}/automations/related-to/prefect.deployment."
+        owned = poll_until(
+            lambda: httpx.get(related + deployment.json()["id"]).json() or None,
+            timeout=10,
+            interval=0.2,
+        )
+        (packaged,) = next(s for s in load_definitions() if s.name == "release").triggers
+        assert [a["trigger"]["expect"] for a in owned] == [packaged["expect"]]
+        assert [a["actions"][0]["parameters"] for a in owned] == [packaged["parameters"]]
 
         # Real requests through HAProxy reach the stable version; Prometheus scrapes the app.
         def answered() -> dict[str, int] | None:

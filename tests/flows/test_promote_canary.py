@@ -533,3 +533,49 @@ def assert_route_as_created(kube_app: KubeApp) -> None:
         "gateway.networking.k8s.io", "v1", kube_app.namespace, "httproutes", APP
     )
     assert route["spec"] == http_route()["spec"]  # no `<app>-canary` backendRef left behind
+
+
+def test_a_crash_looping_canary_carries_the_diagnosis_in_its_failure_artifact(
+    kube_app: KubeApp, fake_kube: FakeKube, prometheus: Prometheus
+) -> None:
+    from kubernetes import client as k8s
+
+    ns = kube_app.namespace
+    probe = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5}
+    k8s.AppsV1Api(kube_app.api).patch_namespaced_deployment(
+        APP,
+        ns,
+        {"spec": {"template": {"spec": {"containers": [{"name": "web", "livenessProbe": probe}]}}}},
+    )
+    httpx.post(
+        f"{fake_kube.url}/fake/crash-loop",
+        json={"namespace": ns, "name": f"{APP}-canary", "exitCode": 137, "probe": "liveness"},
+    ).raise_for_status()
+    state = promote_canary(**params(kube_app, prometheus.url, label()), return_state=True)
+    assert state.is_failed()
+    assert "ProgressDeadlineExceeded" in state.message  # the failure stays the run's reason
+    found = [
+        a
+        for a in artifacts(state.state_details.flow_run_id)
+        if a["key"] == f"canary-failure-{ns}-web"
+    ]
+    assert len(found) == 1, [a["key"] for a in artifacts(state.state_details.flow_run_id)]
+    text = found[0]["data"]
+    assert text.startswith("# Failure\n\nerror: "), text
+    assert f"`kubernetes-crash-loop` {ns}/{APP}-canary-" in text
+    assert "the kubelet kills the container for failing its probes" in text
+    assert "last termination Error, exit code 137" in text
+    assert "restarted 5 times" in text
+    assert "event Unhealthy: Liveness probe failed" in text
+    assert (
+        "its livenessProbe kills it after about 15 s (failureThreshold 3 x periodSeconds 5)" in text
+    )
+    assert "add a startupProbe" in text
+    assert_no_canary_traffic(kube_app, fake_kube, "gateway")
+    # The rollback scaled the canary to 0, and its pods went: the diagnosis had to read first.
+    pods = k8s.CoreV1Api(kube_app.api)
+    wait_until(
+        lambda: not pods.list_namespaced_pod(ns, label_selector="version=canary").items,
+        timeout=10,
+        what="the canary's pods gone",
+    )

@@ -95,8 +95,11 @@ def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
     summary = next(
         a for a in artifacts(state.state_details.flow_run_id) if a["key"] == "release-summary"
     )
-    for stage in ("build_and_push", "terraform_release", "canary"):
-        assert stage in summary["data"]
+    # One row per stage, in the order they ran.
+    stages = [
+        row.split(" | ")[1] for row in summary["data"].splitlines() if row.startswith("| web |")
+    ]
+    assert stages == ["build_and_push", "terraform_release", "canary"], summary["data"]
 
     # The same merge delivered again does not release again, and says so.
     again = release(

@@ -23,12 +23,14 @@ def _pointer(key: str) -> str:
 
 
 def _guard(obj: dict[str, Any]) -> dict[str, Any]:
-    # The test of resourceVersion makes read-modify-write atomic: a Deployment changed by
-    # someone else in between fails the patch instead of losing their change.
+    # The test of the generation makes read-modify-write atomic: a Deployment whose spec
+    # someone else changed in between fails the patch instead of losing their change. Not the
+    # resourceVersion: the controller's status writes bump it all through a rollout, so a
+    # rollback guarded by it failed whenever a status update landed between read and patch.
     return {
         "op": "test",
-        "path": "/metadata/resourceVersion",
-        "value": obj["metadata"]["resourceVersion"],
+        "path": "/metadata/generation",
+        "value": obj["metadata"]["generation"],
     }
 
 

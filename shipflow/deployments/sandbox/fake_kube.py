@@ -16,24 +16,38 @@ It speaks real HTTP to the official Python client and to kubectl:
 - a toy Deployment controller: after a short delay it marks a rollout complete
   (``observedGeneration``, ``replicas``, ``updatedReplicas``, ``readyReplicas``,
   ``availableReplicas``), unless told to fail one, which it reports the way Kubernetes does:
-  condition ``Progressing=False`` with reason ``ProgressDeadlineExceeded``.
+  condition ``Progressing=False`` with reason ``ProgressDeadlineExceeded``;
+- Pods (with a ``status`` subresource: a created pod is ``Pending`` until its status is
+  written, as the kubelet would) and Events, stored and listed like any object; and, for a
+  Deployment told to crash-loop, one pod per replica made from its current pod template, in
+  ``CrashLoopBackOff`` (``lastState.terminated`` reason and exit code, ``restartCount``) with
+  the kubelet's events (``BackOff``; ``Unhealthy``/``Killing`` for probe failures), its
+  rollout failing; the pods go when it is scaled to 0, healed or deleted.
 
 What it does not do: authentication and RBAC, admission and schema validation (any JSON body
 is stored), field selectors, server-side apply, table output for kubectl (kubectl falls back to
-plain JSON), Pods/ReplicaSets (the controller writes Deployment status directly), garbage
-collection, finalizers, and persistence across restarts.
+plain JSON), ReplicaSets and the pods of healthy Deployments (the controller writes Deployment
+status directly; only a crash-looping Deployment gets pods), a kubelet (nothing runs, no logs,
+no probes: pod status and events are written by the controller or a test), garbage collection
+(deleting a Deployment does not delete pods a test made), finalizers, and persistence across
+restarts.
 
 Control endpoints for tests (not Kubernetes API): ``POST /fake/fail-rollout`` and
 ``POST /fake/heal-rollout`` with ``{"namespace": ..., "name": ...}``; ``POST /fake/fail-image``
 with ``{"image": ...}`` (any rollout of a pod template holding it fails);
 ``POST /fake/slow-rollout`` with ``{"namespace", "name", "seconds"}`` (its rollouts take that
-long, updatedReplicas rising on the way, as a rolling update does); ``GET /fake/requests``
+long, updatedReplicas rising on the way, as a rolling update does); ``POST /fake/crash-loop``
+with ``{"namespace", "name"}`` and optionally ``reason`` (default ``Error``), ``exitCode`` (1),
+``restartCount`` (5), ``container`` (the first) and ``probe`` (``liveness`` or ``startup``: the
+kubelet killed it for failing that probe) makes that Deployment's pods crash-loop until
+``/fake/heal-rollout``; ``GET /fake/requests``
 lists the requests seen (method, path, content type), to check what the client sent.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import threading
@@ -65,6 +79,8 @@ KINDS = [
     Kind("", "v1", "services", "Service"),
     Kind("", "v1", "configmaps", "ConfigMap"),
     Kind("", "v1", "secrets", "Secret"),
+    Kind("", "v1", "pods", "Pod", ("status",)),
+    Kind("", "v1", "events", "Event"),
     Kind("apps", "v1", "deployments", "Deployment", ("scale", "status")),
     Kind("networking.k8s.io", "v1", "ingresses", "Ingress", ("status",)),
     Kind("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", ("status",)),
@@ -218,6 +234,9 @@ class Store:
         self.failing: set[tuple[str, str]] = set()
         self.failing_images: set[str] = set()  # a pod template holding one never gets ready
         self.slow: dict[tuple[str, str], float] = {}  # rollouts that take this many seconds
+        # Deployments whose pods crash-loop (how they crash), and the pods made for them.
+        self.crash_looping: dict[tuple[str, str], dict[str, Any]] = {}
+        self.crash_pods: dict[tuple[str, str], set[str]] = {}
         self.requests: list[dict[str, str]] = []
         self.faults: list[Fault] = []
 
@@ -318,6 +337,8 @@ class FakeKube:
         if plural == "deployments":
             body.setdefault("spec", {}).setdefault("replicas", 1)
             body.setdefault("status", {})
+        if plural == "pods":  # a pod's status is the kubelet's to write, through /status
+            body["status"] = {"phase": "Pending"}
         self.store.objects[(plural, ns, name)] = body
         self.store.record("ADDED", plural, ns, body)
         return body
@@ -351,7 +372,7 @@ class FakeKube:
         elif content_type.startswith("application/merge-patch+json"):
             new = merge_patch(current, patch)
         elif content_type.startswith("application/strategic-merge-patch+json"):
-            if plural not in ("deployments", "services", "configmaps", "ingresses"):
+            if plural not in ("deployments", "services", "configmaps", "ingresses", "pods"):
                 raise ApiError(
                     415,
                     "UnsupportedMediaType",
@@ -436,8 +457,12 @@ class FakeKube:
                         for c in obj["spec"].get("template", {}).get("spec", {}).get("containers")
                         or []
                     }
-                    failing = (ns, name) in self.store.failing or bool(
-                        images & self.store.failing_images
+                    crash = self.store.crash_looping.get((ns, name))
+                    self._sync_crash_pods(ns, name, obj, crash)
+                    failing = (
+                        (ns, name) in self.store.failing
+                        or crash is not None
+                        or bool(images & self.store.failing_images)
                     )
                     done = (
                         status.get("observedGeneration") == gen
@@ -517,7 +542,147 @@ class FakeKube:
                         }
                     if status != new_status:
                         self._store("deployments", ns, name, obj, {"status": new_status}, "status")
+                for ns, name in list(self.store.crash_pods):
+                    if ("deployments", ns, name) not in self.store.objects:
+                        self._sync_crash_pods(ns, name, None, None)
             time.sleep(0.05)
+
+    # --- crash-looping pods (no kubelet, no ReplicaSets: only what a diagnosis reads) ------
+
+    def _sync_crash_pods(
+        self, ns: str, name: str, deployment: dict[str, Any] | None, crash: dict[str, Any] | None
+    ) -> None:
+        """Keep one crash-looping pod per replica of a Deployment told to crash-loop, made
+        from its current pod template (none at 0 replicas, once healed, or once deleted)."""
+        wanted: dict[str, dict[str, Any]] = {}
+        if deployment is not None and crash is not None:
+            template = deployment["spec"].get("template", {})
+            digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
+            replica_set = f"{name}-{digest[:10]}"
+            for i in range(deployment["spec"].get("replicas", 1)):
+                wanted[f"{replica_set}-{i:05d}"] = {"template": template, "rs": replica_set}
+        have = self.store.crash_pods.setdefault((ns, name), set())
+        for pod in sorted(have - set(wanted)):
+            if ("pods", ns, pod) in self.store.objects:
+                self.delete("pods", ns, pod)
+            have.discard(pod)
+        for pod, made in wanted.items():
+            if pod in have:
+                continue
+            assert crash is not None
+            self._make_crash_pod(ns, pod, made["rs"], made["template"], crash)
+            have.add(pod)
+        if not have:
+            del self.store.crash_pods[(ns, name)]
+
+    def _make_crash_pod(
+        self, ns: str, pod: str, replica_set: str, template: dict[str, Any], crash: dict[str, Any]
+    ) -> None:
+        labels = dict(template.get("metadata", {}).get("labels", {}))
+        labels["pod-template-hash"] = replica_set.rsplit("-", 1)[-1]
+        owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set}
+        body = {
+            "metadata": {
+                "name": pod,
+                "labels": labels,
+                "ownerReferences": [{**owner, "uid": str(uuid.uuid4()), "controller": True}],
+            },
+            "spec": copy.deepcopy(template.get("spec", {})),
+        }
+        created = self.create("pods", ns, body)
+        containers = created["spec"].get("containers") or [{"name": "app"}]
+        crashing = crash.get("container") or containers[0].get("name")
+        now = _now()
+        statuses = []
+        for c in containers:
+            if c.get("name") != crashing:
+                statuses.append(
+                    {
+                        "name": c.get("name"),
+                        "image": c.get("image", ""),
+                        "imageID": "",
+                        "ready": True,
+                        "started": True,
+                        "restartCount": 0,
+                        "state": {"running": {"startedAt": now}},
+                    }
+                )
+                continue
+            statuses.append(
+                {
+                    "name": crashing,
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "ready": False,
+                    "started": False,
+                    "restartCount": int(crash.get("restartCount", 5)),
+                    "state": {
+                        "waiting": {
+                            "reason": "CrashLoopBackOff",
+                            "message": f"back-off 5m0s restarting failed container={crashing} "
+                            f"pod={pod}_{ns}({created['metadata']['uid']})",
+                        }
+                    },
+                    "lastState": {
+                        "terminated": {
+                            "reason": crash.get("reason", "Error"),
+                            "exitCode": int(crash.get("exitCode", 1)),
+                            "startedAt": now,
+                            "finishedAt": now,
+                        }
+                    },
+                }
+            )
+        status = {
+            "phase": "Running",
+            "startTime": now,
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+            ],
+            "containerStatuses": statuses,
+        }
+        self._store("pods", ns, pod, created, {"status": status}, "status")
+        involved = {
+            "kind": "Pod",
+            "namespace": ns,
+            "name": pod,
+            "uid": created["metadata"]["uid"],
+            "fieldPath": f"spec.containers{{{crashing}}}",
+        }
+        events = [
+            ("Warning", "BackOff", f"Back-off restarting failed container {crashing} in pod {pod}")
+        ]
+        probe = crash.get("probe")
+        if probe:
+            events = [
+                (
+                    "Warning",
+                    "Unhealthy",
+                    f"{probe.capitalize()} probe failed: HTTP probe failed with statuscode: 503",
+                ),
+                (
+                    "Normal",
+                    "Killing",
+                    f"Container {crashing} failed {probe} probe, will be restarted",
+                ),
+                *events,
+            ]
+        for kind, reason, message in events:
+            self.create(
+                "events",
+                ns,
+                {
+                    "metadata": {"name": f"{pod}.{uuid.uuid4().hex[:16]}"},
+                    "involvedObject": involved,
+                    "reason": reason,
+                    "message": message,
+                    "type": kind,
+                    "count": int(crash.get("restartCount", 5)),
+                    "firstTimestamp": now,
+                    "lastTimestamp": now,
+                    "source": {"component": "kubelet"},
+                },
+            )
 
 
 def _now() -> str:
@@ -753,6 +918,10 @@ class _Handler(BaseHTTPRequestHandler):
                 store.failing.add((body["namespace"], body["name"]))
             elif path == "/fake/heal-rollout":
                 store.failing.discard((body["namespace"], body["name"]))
+                store.crash_looping.pop((body["namespace"], body["name"]), None)
+            elif path == "/fake/crash-loop":
+                how = {k: v for k, v in body.items() if k not in ("namespace", "name")}
+                store.crash_looping[(body["namespace"], body["name"])] = how
             else:
                 raise ApiError(404, "NotFound", path)
         self._json(200, {"ok": True})

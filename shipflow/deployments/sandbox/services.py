@@ -34,6 +34,7 @@ import httpx
 from shipflow.adapters.haproxy import HAProxyRuntime
 from shipflow.adapters.processes import LocalWorkloads, alive, start_ticks, stop_group
 from shipflow.deployments import local
+from shipflow.deployments.sandbox import web_app
 from shipflow.errors import ServiceError
 
 APP = "web"
@@ -102,10 +103,6 @@ class Sandbox:
     def webhook_secret(self) -> str:
         return (self.path / "webhook-secret").read_text().strip()
 
-    def environment(self) -> dict[str, str]:
-        """What a flow run needs to use the sandbox (the worker runs with it)."""
-        return flow_environment(self)
-
     def workloads(self) -> LocalWorkloads:
         """The ``local`` target's app versions (what ``promote_canary`` drives here)."""
         return LocalWorkloads.at(self.apps, APP)
@@ -129,6 +126,7 @@ def load() -> Sandbox | None:
 
 
 def flow_environment(sandbox: Sandbox) -> dict[str, str]:
+    """What a flow run needs to use the sandbox (the worker runs with it)."""
     root = sandbox.path
     return {
         "PREFECT_API_URL": sandbox.prefect_api,
@@ -224,19 +222,7 @@ def _start(root: Path, started: list[Process], say: Callable[[str], None]) -> Sa
     LocalWorkloads.define(
         apps,
         APP,
-        [
-            sys.executable,
-            "-m",
-            "shipflow.deployments.sandbox.web_app",
-            "--port",
-            "{port}",
-            "--app",
-            "{app}",
-            "--version",
-            "{version}",
-            "--image",
-            "{image}",
-        ],
+        web_app.command(),
         runtime=runtime,
         registry=f"127.0.0.1:{ports['registry']}",
     )

@@ -33,6 +33,24 @@ from prometheus_client.exposition import generate_latest
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+def command() -> list[str]:
+    """How the ``local`` target starts one version of the app (``LocalWorkloads.define``
+    fills ``{port}``, ``{app}``, ``{version}`` and ``{image}`` in)."""
+    return [
+        sys.executable,
+        "-m",
+        "shipflow.deployments.sandbox.web_app",
+        "--port",
+        "{port}",
+        "--app",
+        "{app}",
+        "--version",
+        "{version}",
+        "--image",
+        "{image}",
+    ]
+
+
 class App:
     """What one version serves and what it counts."""
 

@@ -16,33 +16,24 @@ SANDBOX_TAG = "shipflow-sandbox"
 
 
 def deployments() -> list[Any]:
-    from prefect.events import DeploymentEventTrigger
     from prefect.types.entrypoint import EntrypointType
 
+    from shipflow.deployments.production import deployment_triggers, load_definitions
     from shipflow.flows.build_and_push import build_and_push
     from shipflow.flows.detect_drift import detect_drift
     from shipflow.flows.promote_canary import promote_canary, reconcile_canary
     from shipflow.flows.release import release
     from shipflow.flows.terraform_release import terraform_release
 
-    merged = DeploymentEventTrigger(
-        name="release on merge",
-        expect={"shipflow.git.merged"},
-        match={"prefect.resource.id": "git.repo.*"},
-        parameters={
-            "repo": "{{ event.payload.repo }}",
-            "sha": "{{ event.payload.sha }}",
-            "clone_url": "{{ event.payload.get('clone_url') }}",
-            "ref": "{{ event.payload.ref }}",
-            "changed_paths": "{{ event.payload.changed_paths }}",
-        },
-    )
+    # release's trigger is prefect.yaml's own (one mapping from the merge event to the run's
+    # parameters, for a team's worker and the sandbox's alike).
+    merged = deployment_triggers(next(s for s in load_definitions() if s.name == "release"))
     common: dict[str, Any] = {
         "tags": ["shipflow", SANDBOX_TAG],
         "entrypoint_type": EntrypointType.MODULE_PATH,
     }
     return [
-        release.to_deployment(name="release", triggers=[merged], **common),
+        release.to_deployment(name="release", triggers=merged, **common),
         terraform_release.to_deployment(name="terraform-release", **common),
         promote_canary.to_deployment(name="promote-canary", **common),
         reconcile_canary.to_deployment(name="reconcile-canary", **common),
