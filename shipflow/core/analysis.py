@@ -29,7 +29,7 @@ class AnalysisPolicy(BaseModel):
 
     check_interval_seconds: float = Field(default=30, gt=0, description="Seconds between checks.")
     max_error_ratio: float = Field(
-        default=2.0, ge=1.0, description="Canary error rate may be up to this x the baseline's."
+        default=1.5, ge=1.0, description="Canary error rate may be up to this x the baseline's."
     )
     error_rate_floor: float = Field(
         default=0.01,
@@ -69,9 +69,10 @@ class AnalysisPolicy(BaseModel):
     )
     failure_limit: int = Field(default=0, ge=0, description="Failed checks tolerated per step.")
     inconclusive_limit: int = Field(
-        default=1,
+        default=2,
         ge=0,
-        description="Inconclusive step ends tolerated per step; each extends the hold.",
+        description="Inconclusive step ends tolerated per step; each extends the hold "
+        "(too little evidence is not a failure: at low traffic the hold needs longer).",
     )
     consecutive_error_limit: int = Field(
         default=4, ge=0, description="Checks in a row that could not measure, tolerated."
@@ -245,6 +246,26 @@ def excess_p_value(hits: float, trials: float, limit: float) -> float:
     return binomial_upper_tail(min(n, round(hits)), n, limit)
 
 
+def ratio_p_value(
+    canary_hits: float, canary_trials: float, base_hits: float, base_trials: float, ratio: float
+) -> float:
+    """How likely the canary would have ``canary_hits`` or more of both versions' hits if its
+    rate were ``ratio`` x the baseline's: a one-sided exact test of "canary rate <= ratio x
+    baseline rate" that counts the baseline's own noise.
+
+    Given all the hits of both versions, the canary's share of them is binomial with
+    probability ``ratio n_c / (ratio n_c + n_b)`` when its rate is exactly ``ratio`` x the
+    baseline's (the conditional test of two Poisson rates). Treating the baseline's rate as
+    exact instead fails a canary that meets its limit whenever the baseline happened to look
+    better than it is.
+    """
+    x_c, x_b = round(canary_hits), round(base_hits)
+    exposure = ratio * canary_trials
+    if exposure <= 0:
+        return 1.0
+    return binomial_upper_tail(x_c, x_c + x_b, exposure / (exposure + base_trials))
+
+
 class Measurement(BaseModel):
     """One check of the new version against the baseline, with the reason for its phase."""
 
@@ -305,7 +326,7 @@ def measure(
     *,
     at: datetime,
     weight: int,
-    checks: int = 1,
+    significance: float | None = None,
 ) -> Measurement:
     """Judge the evidence so far of the new version (canary) against its baseline.
 
@@ -315,13 +336,15 @@ def measure(
     baseline has fewer than ``min_baseline_requests`` (a silent baseline is never read as
     0 %), or when no version has a latency histogram.
 
-    FAILED, at any amount of traffic, when an exact one-sided binomial test shows at
-    ``confidence`` (shared among the step's ``checks``: each needs p <= (1 - confidence) /
-    ``checks``, so that all the looks a step takes at its growing evidence together fail a
-    canary that meets its limits with probability at most 1 - confidence) that
-    - the canary's error rate is above min(max(``max_error_ratio`` x baseline rate,
-      ``error_rate_floor``), ``max_error_rate``): relative to the baseline, never above the
-      absolute ceiling; or
+    FAILED, at any amount of traffic, when an exact one-sided test rejects "the canary meets
+    this limit" at ``significance`` (the p-value is at most it; by default ``1 - confidence``,
+    a single look; a step that looks again and again at its growing evidence gives each check
+    its share, :func:`shipflow.core.steps.check_significance`):
+    - its error rate is above ``max_error_rate`` (the absolute ceiling, binomial test); or
+    - its error rate is above ``max_error_ratio`` x the baseline's (the conditional test of
+      two Poisson rates, :func:`ratio_p_value`: the baseline's rate is a noisy estimate too)
+      **and** above ``error_rate_floor`` (binomial test): both must be shown, so a limit of
+      min(max(ratio x baseline, floor), ceiling) is what a canary may reach; or
     - more than 1 % of its requests are slower than min(``max_p99_seconds``,
       ``max_latency_ratio`` x baseline P99), i.e. its P99 is above that limit. Only requests in
       buckets above the limit count as slower: a P99 between the limit and the next bucket
@@ -334,8 +357,9 @@ def measure(
     """
     canary, baseline = observation.canary, observation.baseline
     label = observation.version_label
-    if checks < 1:
-        raise ValueError(f"checks must be at least 1, not {checks}")
+    alpha = 1 - policy.confidence if significance is None else significance
+    if not 0 < alpha < 1:
+        raise ValueError(f"significance must be between 0 and 1, not {alpha}")
 
     def result(phase: Phase, reason: str, **numbers: object) -> Measurement:
         return Measurement(
@@ -397,12 +421,32 @@ def measure(
     }
     vs = "" if baseline is None else f" vs baseline {_rate(baseline)}"
     errors = f"canary error rate {_rate(canary)}{vs}"
-    evidence = (1 - policy.confidence) / checks
 
     rate = canary.error_rate
     above = rate is not None and rate > threshold
-    p_errors = excess_p_value(canary.errors, canary.requests, threshold) if above else 1.0
-    if above and p_errors <= evidence:
+    p_errors = 1.0
+    if rate is not None and rate > policy.max_error_rate:
+        p_errors = excess_p_value(canary.errors, canary.requests, policy.max_error_rate)
+    if (
+        baseline is not None
+        and base_rate is not None
+        and rate is not None
+        and rate > policy.error_rate_floor
+        and rate > policy.max_error_ratio * base_rate
+    ):
+        # above the relative limit only if above both the ratio and the floor: show both
+        p_relative = max(
+            ratio_p_value(
+                canary.errors,
+                canary.requests,
+                baseline.errors,
+                baseline.requests,
+                policy.max_error_ratio,
+            ),
+            excess_p_value(canary.errors, canary.requests, policy.error_rate_floor),
+        )
+        p_errors = min(p_errors, p_relative)
+    if above and p_errors <= alpha:
         return result(
             Phase.FAILED,
             f"{errors} > limit {threshold:.2%} ({how}), p={p_errors:.2g}",
@@ -411,7 +455,7 @@ def measure(
     slow, total, bound = slower_than(latency_limit, canary.buckets)
     too_slow = slow > (1 - P99) * total
     p_slow = excess_p_value(slow, total, 1 - P99) if too_slow else 1.0
-    if bound is not None and too_slow and p_slow <= evidence:
+    if bound is not None and too_slow and p_slow <= alpha:
         seen = canary_p99.describe() if canary_p99 else "-"
         return result(
             Phase.FAILED,
@@ -455,9 +499,9 @@ def measure(
     if above:
         return result(
             Phase.SUCCESSFUL,
-            f"{errors} is above the limit {threshold:.2%} but not significantly at "
-            f"{policy.confidence:.0%} over {checks} checks (p={p_errors:.2g} > "
-            f"{evidence:.2g}); {p99}",
+            f"{errors} is above the limit {threshold:.2%} but not significantly "
+            f"(p={p_errors:.2g} > {alpha:.2g}, this check's share of the step's "
+            f"{1 - policy.confidence:.0%}); {p99}",
             **numbers,
         )
     return result(Phase.SUCCESSFUL, f"{errors} ≤ limit {threshold:.2%}; {p99}", **numbers)

@@ -14,10 +14,12 @@ runs its steps through it. The limits mean what Argo Rollouts' mean:
   an ``error`` outcome, because nobody can see what the new version does;
 - ``inconclusive_limit``: holds that end without enough of the new version's own data. Each one
   within the limit extends the hold (by the step's hold, at least three check intervals); past
-  it, ``on_inconclusive`` applies (roll back, or ask a human).
+  it, ``on_inconclusive`` applies (roll back, or ask a human). Too little evidence is not a
+  failure: at low traffic a step simply needs longer, so the default allows two extensions.
 
 Each check judges the step's growing evidence again, so the significance a step needs to fail
-its new version is shared among its checks (:func:`shared_checks`): however often it looks, a
+its new version is shared among its checks (:func:`check_significance`: three quarters for
+the check that ends the hold, a quarter among the checks before it): however often it looks, a
 step fails a new version that meets its limits with probability at most ``1 - confidence``
 over its hold, and as much again over each extension.
 
@@ -101,12 +103,26 @@ class AskHuman:
 Action = Continue | Pass | Extend | Rollback | AskHuman
 
 
-def shared_checks(state: StepState, policy: AnalysisPolicy) -> int:
-    """How many checks share the step's significance (Bonferroni), for the check about to be
-    made: the checks its hold (extensions included) plans at the check interval, or the checks
-    made so far and this one, if more (a hold that ends on errors waits for more checks)."""
+FINAL_SHARE = 0.75  # of the hold's 1 - confidence, for the check that ends the hold
+
+
+def check_significance(state: StepState, policy: AnalysisPolicy, elapsed: float) -> float:
+    """The p-value the check about to be made at ``elapsed`` needs to fail the new version: its
+    share of the hold's ``1 - confidence``, so that all of a hold's checks together fail a new
+    version that meets its limits with probability at most ``1 - confidence`` (Bonferroni).
+
+    The check that ends the hold (the first at or after its end) judges the most evidence and
+    decides the close calls, so it gets three quarters; the checks before it share the last
+    quarter evenly, which still fails a real fault at the first check (its p-value is orders
+    of magnitude below any share). An extension is a new hold with
+    a budget of its own. A hold that ends on an error spent nothing: the next check that can
+    measure is still the one that ends it."""
+    alpha = 1 - policy.confidence
+    if elapsed >= state.hold_seconds:
+        return FINAL_SHARE * alpha
     planned = math.ceil(state.hold_seconds / policy.check_interval_seconds - 1e-9)
-    return max(1, planned, state.checks + 1)
+    before_end = max(1, planned - 1, state.checks + 1)
+    return (1 - FINAL_SHARE) * alpha / before_end
 
 
 def extension_seconds(state: StepState, policy: AnalysisPolicy) -> float:

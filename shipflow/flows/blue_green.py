@@ -134,8 +134,8 @@ def blue_green(
             if policy.pre_promotion_seconds:
                 verdict = watch_step(
                     f"Pre-promotion analysis of {name}",
-                    lambda span, checks: measure_version(
-                        target, policy, idle, colours.active_version, 0, span, checks
+                    lambda span, alpha: measure_version(
+                        target, policy, idle, colours.active_version, 0, span, alpha
                     ),
                     policy,
                     policy.pre_promotion_seconds,
@@ -149,8 +149,8 @@ def blue_green(
             if policy.post_promotion_seconds:
                 verdict = watch_step(
                     f"Post-promotion analysis of {name}",
-                    lambda span, checks: measure_version(
-                        target, policy, idle, None, 100, span, checks
+                    lambda span, alpha: measure_version(
+                        target, policy, idle, None, 100, span, alpha
                     ),
                     policy,
                     policy.post_promotion_seconds,

@@ -30,8 +30,8 @@ from shipflow.core.steps import (
     Pass,
     Rollback,
     StepState,
+    check_significance,
     next_action,
-    shared_checks,
 )
 from shipflow.core.watch import DEFAULT_TTL_SECONDS, Watch
 from shipflow.errors import ConcurrencyBusy, KubernetesError
@@ -307,9 +307,9 @@ def _run_step(
         if lost.is_set():
             return None
         elapsed = time.monotonic() - started
-        span, checks = state.evidence_span(elapsed), shared_checks(state, policy)
+        span, alpha = state.evidence_span(elapsed), check_significance(state, policy, elapsed)
         check = measure_canary.with_options(task_run_name=f"measure {weight} % #{state.checks + 1}")
-        m = check(canary, policy, weight, span, alone, checks)
+        m = check(canary, policy, weight, span, alone, alpha)
         state, action = next_action(state, m, policy, elapsed)
         history.append(m)
         if board is not None:

@@ -140,7 +140,7 @@ def rolling(
         try:
             during = watch_step(
                 f"Rollout of {new}",
-                lambda span, checks: measure_version(target, policy, new, old, 0, span, checks),
+                lambda span, alpha: measure_version(target, policy, new, old, 0, span, alpha),
                 policy,
                 # the step ends when the rollout does (progress), or past the deadline
                 deadline + policy.check_interval_seconds,
@@ -153,8 +153,8 @@ def rolling(
             if policy.hold_seconds:
                 after = watch_step(
                     f"Analysis of {new} at 100 %",
-                    lambda span, checks: measure_version(
-                        target, policy, new, None, 100, span, checks
+                    lambda span, alpha: measure_version(
+                        target, policy, new, None, 100, span, alpha
                     ),
                     policy,
                     policy.hold_seconds,

@@ -18,11 +18,11 @@ from shipflow.core.steps import (
     Pass,
     Rollback,
     StepState,
+    check_significance,
     next_action,
-    shared_checks,
 )
 
-Measure = Callable[[float, int], Measurement]  # (evidence span s, checks sharing it) -> check
+Measure = Callable[[float, float], Measurement]  # (evidence span s, significance) -> check
 Until = Callable[[float], Pass | Rollback | None]  # elapsed -> end the step early, or None
 
 
@@ -51,7 +51,7 @@ def watch_step(
             log("%s: %s", what, early.reason)
             return early
         # the step's checks share its significance, as the canary's do
-        m = measure(state.evidence_span(elapsed), shared_checks(state, policy))
+        m = measure(state.evidence_span(elapsed), check_significance(state, policy, elapsed))
         state, action = next_action(state, m, policy, elapsed)
         history.append(m)
         publish(history)

@@ -206,12 +206,13 @@ def measure_canary(
     weight: int,
     span_seconds: float,
     alone: str | None = None,
-    checks: int = 1,
+    significance: float | None = None,
 ) -> Measurement:
     """One check of the canary against the stable baseline over the last ``span_seconds`` (or
-    of version ``alone`` by the absolute limits only), one of the step's ``checks`` that share
-    its significance. Never raises for Prometheus trouble: a failed query is an ERROR
-    measurement, and the step decides what a run of them means."""
+    of version ``alone`` by the absolute limits only), failing it at ``significance``: its
+    share of the step's (:func:`shipflow.core.steps.check_significance`; None: a single look).
+    Never raises for Prometheus trouble: a failed query is an ERROR measurement, and the step
+    decides what a run of them means."""
     now = datetime.now(UTC)
     target, timeout = canary.metrics, check_timeout(canary.metrics, policy)
     try:
@@ -222,7 +223,7 @@ def measure_canary(
             client.close()
     except PrometheusError as exc:
         return error_measurement(now, weight, str(exc))
-    return measure(seen, policy, at=now, weight=weight, checks=checks)
+    return measure(seen, policy, at=now, weight=weight, significance=significance)
 
 
 def retire_canary(canary: Canary, timeout: float = 300.0) -> None:

@@ -84,13 +84,13 @@ def measure_version(
     old: str | None,
     weight: int,
     span: float,
-    checks: int = 1,
+    significance: float | None = None,
 ) -> Measurement:
-    """One check of version ``new`` against ``old`` (None: ``new`` alone, absolute limits), one
-    of the step's ``checks`` that share its significance."""
+    """One check of version ``new`` against ``old`` (None: ``new`` alone, absolute limits),
+    failing it at ``significance``: its share of the step's (None: a single look)."""
     canary = target.comparing(new, old)
     alone = new if old is None else None
-    return measure_canary(canary, policy, weight, span, alone, checks)
+    return measure_canary(canary, policy, weight, span, alone, significance)
 
 
 @shipflow_task(name="publish_measurements")

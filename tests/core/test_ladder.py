@@ -67,6 +67,6 @@ def test_a_reason_with_a_pipe_keeps_the_table_whole() -> None:
 
 def test_thresholds_carry_the_policy_numbers() -> None:
     lines = thresholds(POLICY)
-    assert lines[0].startswith("error rate ≤ max(2x baseline, 1.00%) and ≤ 5.00% absolute")
+    assert lines[0].startswith("error rate ≤ max(1.5x baseline, 1.00%) and ≤ 5.00% absolute")
     assert "≤ 500 ms absolute" in lines[1]
     assert "a check every 30 s" in lines[3]

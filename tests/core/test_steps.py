@@ -9,7 +9,7 @@ Prometheus do together: each check reads the counts of the evidence span the sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,8 +32,8 @@ from shipflow.core.steps import (
     Pass,
     Rollback,
     StepState,
+    check_significance,
     next_action,
-    shared_checks,
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -95,8 +95,8 @@ def run(
             m = error_measurement(NOW, 25, tick.failed_query)
         else:
             seen_now = observe(ticks, state.evidence_since, elapsed)
-            checks = shared_checks(state, policy)
-            m = measure(seen_now, policy, at=NOW, weight=25, checks=checks)
+            alpha = check_significance(state, policy, elapsed)
+            m = measure(seen_now, policy, at=NOW, weight=25, significance=alpha)
         seen.append(m)
         state, action = next_action(state, m, policy, elapsed)
         if isinstance(action, Pass | Rollback | AskHuman):
@@ -122,7 +122,7 @@ def policy(**changes: object) -> AnalysisPolicy:
 #  [, hold seconds])
 CASES: list[tuple[Any, ...]] = [
     # --- healthy ----------------------------------------------------------------------
-    ("healthy passes when the hold ends", ticks(12), POLICY, Pass, None, "≤ limit 2.00%", 10),
+    ("healthy passes when the hold ends", ticks(12), POLICY, Pass, None, "≤ limit 1.50%", 10),
     ("healthy before the hold ends", ticks(5), POLICY, Continue, None, "≤ limit", 5),
     (
         "zero-error baseline, one canary error in 10,000: under the floor",
@@ -140,9 +140,9 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Rollback,
         "failed",
-        # p ≤ 1 % / 10 (the hold's 10 checks share it): the 8th check, 2400 requests in
-        "canary error rate 3.00% (72/2400) vs baseline 1.00% (80/8000) > limit 2.00%",
-        8,
+        # p ≤ 0.25 % / 9 (the checks before the hold's end share a quarter of 1 %)
+        "canary error rate 3.00% (54/1800) vs baseline 1.00% (60/6000) > limit 1.50%",
+        6,
     ),
     (
         "18 % against a sick 10 % baseline: the ceiling",
@@ -150,7 +150,7 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Rollback,
         "failed",
-        "> limit 5.00% (min(max(2 x baseline, floor 1.00%), ceiling 5.00%))",
+        "> limit 5.00% (min(max(1.5 x baseline, floor 1.00%), ceiling 5.00%))",
         1,
     ),
     (
@@ -159,16 +159,18 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Rollback,
         "failed",
-        "canary error rate 10.00% (30/300) vs baseline 10.00%",
-        1,
+        "canary error rate 10.00% (60/600) vs baseline 10.00%",
+        # 30 of 300 against the 5 % ceiling (p ≈ 5e-4) is not enough for a check before the
+        # hold's end (0.25 % / 9); 60 of 600 (p ≈ 4e-7) is
+        2,
     ),
     (
-        "exactly at the limit (2 x baseline) is not above it",
-        ticks(12, canary=(100, 2)),
+        "exactly at the limit (1.5 x baseline) is not above it",
+        ticks(12, canary=(200, 3)),
         POLICY,
         Pass,
         None,
-        "canary error rate 2.00% (20/1000) vs baseline 1.00% (100/10000) ≤ limit 2.00%",
+        "canary error rate 1.50% (30/2000) vs baseline 1.00% (100/10000) ≤ limit 1.50%",
         10,
     ),
     (
@@ -177,7 +179,7 @@ CASES: list[tuple[Any, ...]] = [
         POLICY,
         Pass,
         None,
-        "above the limit 2.00% but not significantly at 99%",
+        "above the limit 1.50% but not significantly (p=0.26 > 0.0075",
         10,
     ),
     (
@@ -201,12 +203,53 @@ CASES: list[tuple[Any, ...]] = [
     ),
     (
         "flapping around the threshold, no evidence either way",
-        [Tick(canary=(500, 9 if i % 2 else 12), baseline=(5000, 50)) for i in range(12)],
+        [Tick(canary=(500, 6 if i % 2 else 9), baseline=(5000, 50)) for i in range(12)],
         POLICY,
         Pass,
         None,
-        "2.10% (105/5000)",
+        "1.50% (75/5000) vs baseline 1.00% (500/50000) ≤ limit 1.50%",
         10,
+    ),
+    (
+        "3 x a 1 % baseline, shown only by the hold's evidence: the check ending it decides",
+        ticks(12, canary=(100, 3)),
+        POLICY,
+        Rollback,
+        "failed",
+        # p=0.0012: above the share of the 9 checks before the end (0.25 % / 9), within the
+        # three quarters of 1 % that the check ending the hold gets
+        "canary error rate 3.00% (30/1000) vs baseline 1.00% (100/10000) > limit 1.50%",
+        10,
+    ),
+    (
+        "a baseline that looks better than it is does not fail a canary at the limit",
+        # 1.5 % beside a baseline read as 0.8 %: against 1.5 x 0.8 % taken as exact, p ≈ 0.003
+        ticks(12, canary=(1000, 15), baseline=(1000, 8)),
+        POLICY,
+        Pass,
+        None,
+        "1.50% (150/10000) vs baseline 0.80% (80/10000) is above the limit 1.20% but not "
+        "significantly (p=0.06 > 0.0075",
+        10,
+    ),
+    (
+        "beside a clean baseline the floor decides: 1.05 % is not shown above 1 %",
+        ticks(12, canary=(10000, 105), baseline=(10000, 50)),
+        POLICY,
+        Pass,
+        None,
+        "1.05% (1050/100000) vs baseline 0.50% (500/100000) is above the limit 1.00% but not "
+        "significantly (p=0.059",
+        10,
+    ),
+    (
+        "beside a clean baseline, well above the floor fails",
+        ticks(12, canary=(10000, 150), baseline=(10000, 50)),
+        POLICY,
+        Rollback,
+        "failed",
+        "canary error rate 1.50% (150/10000) vs baseline 0.50% (50/10000) > limit 1.00%",
+        1,
     ),
     # --- latency ------------------------------------------------------------------------
     (
@@ -247,13 +290,13 @@ CASES: list[tuple[Any, ...]] = [
     ),
     # --- no data ------------------------------------------------------------------------
     (
-        "canary silent for the hold and its extension",
+        "canary silent for the hold and its two extensions",
         ticks(40, canary=(0, 0)),
         POLICY,
         Rollback,
         "inconclusive",
-        "inconclusive at the end of the hold 2 times (limit 1): canary without data: 0 requests",
-        20,
+        "inconclusive at the end of the hold 3 times (limit 2): canary without data: 0 requests",
+        30,
     ),
     (
         "canary silent, then its data arrives during the extension",
@@ -263,6 +306,15 @@ CASES: list[tuple[Any, ...]] = [
         None,
         "≤ limit",
         20,
+    ),
+    (
+        "low traffic: 2 canary requests an interval extend the hold twice, then pass",
+        ticks(40, canary=(2, 0), baseline=(57, 1)),
+        POLICY,
+        Pass,
+        None,
+        "canary error rate 0.00% (0/60)",
+        30,
     ),
     (
         "baseline silent is never read as 0 %: an error, not the canary's fault",
@@ -420,7 +472,7 @@ CASES: list[tuple[Any, ...]] = [
         AskHuman,
         None,
         "canary without data",
-        20,
+        30,
     ),
     (
         "consecutive_error_limit 0: the first error rolls back",
@@ -506,24 +558,41 @@ def test_an_extension_lasts_the_steps_hold_at_least_three_intervals() -> None:
 
 
 @pytest.mark.parametrize(
-    ("hold", "interval", "made", "expected"),
+    ("hold", "interval", "made", "elapsed", "expected"),
     [
-        (10.0, 1.0, 0, 10),  # the hold's checks share the significance
-        (600.0, 30.0, 0, 20),  # the default 5 % step
-        (600.0, 30.0, 19, 20),  # the last check of the hold
-        (600.0, 30.0, 25, 26),  # a hold that ended on errors: every check made counts
-        (2.5, 1.0, 0, 3),  # a part interval is a check
-        (3.0, 1.0, 0, 3),  # exactly three, not four
-        (1.0, 30.0, 0, 1),  # a hold shorter than an interval still has its one check
-        (0.0, 30.0, 0, 1),
+        (10.0, 1.0, 0, 1.0, 0.0025 / 9),  # the 9 checks before the hold's end share a quarter
+        (600.0, 30.0, 0, 30.0, 0.0025 / 19),  # the default 5 % step: 19 before the end
+        (600.0, 30.0, 18, 570.0, 0.0025 / 19),  # the last check before the end
+        (600.0, 30.0, 19, 600.0, 0.0075),  # the check that ends the hold: three quarters
+        (600.0, 30.0, 25, 780.0, 0.0075),  # a hold that ended on errors: still the end's
+        (2.5, 1.0, 0, 1.0, 0.0025 / 2),  # a part interval is a check
+        (3.0, 1.0, 0, 1.0, 0.0025 / 2),  # exactly three, not four
+        (1.0, 30.0, 0, 30.0, 0.0075),  # a hold shorter than an interval: its one check ends it
+        (0.0, 30.0, 0, 30.0, 0.0075),
     ],
 )
-def test_shared_checks(hold: float, interval: float, made: int, expected: int) -> None:
+def test_check_significance(
+    hold: float, interval: float, made: int, elapsed: float, expected: float
+) -> None:
     state = StepState(hold_seconds=hold, base_hold_seconds=hold, checks=made)
-    assert shared_checks(state, policy(check_interval_seconds=interval)) == expected
+    got = check_significance(state, policy(check_interval_seconds=interval), elapsed)
+    assert got == pytest.approx(expected)
 
 
-def test_an_extension_shares_the_significance_among_more_checks() -> None:
+def test_a_holds_checks_together_spend_at_most_its_significance() -> None:
+    for hold, interval in [(600.0, 30.0), (900.0, 30.0), (10.0, 1.0), (2.5, 1.0), (0.0, 30.0)]:
+        p = policy(check_interval_seconds=interval)
+        state, spent, elapsed = StepState.start(hold), 0.0, 0.0
+        while True:
+            elapsed += interval
+            spent += check_significance(state, p, elapsed)
+            state = replace(state, checks=state.checks + 1)
+            if elapsed >= hold:
+                break
+        assert spent <= 1 - p.confidence + 1e-12, (hold, interval, spent)
+
+
+def test_an_extension_is_a_new_hold_with_a_budget_of_its_own() -> None:
     state = StepState.start(10.0)
     for elapsed in range(1, 11):
         state, action = next_action(
@@ -533,18 +602,25 @@ def test_an_extension_shares_the_significance_among_more_checks() -> None:
             float(elapsed),
         )
     assert isinstance(action, Extend)
-    assert shared_checks(state, POLICY) == 20  # 10 + 10 s of extension at 1 s
+    assert check_significance(state, POLICY, 11.0) == pytest.approx(0.0025 / 19)
+    assert check_significance(state, POLICY, 20.0) == pytest.approx(0.0075)
 
 
-def test_ten_looks_at_growing_evidence_need_ten_times_the_evidence_of_one() -> None:
-    # 80 errors in 3000 requests against a 2 % limit: p ≈ 0.007, between 1 % and 1 % / 10.
-    canary = [Tick(canary=(300, 8), baseline=(900, 9))] * 10
+def test_many_looks_need_more_evidence_than_one_and_the_holds_end_decides() -> None:
+    # 2.33 % beside a 1 % baseline (limit 1.5 %), 300 canary requests an interval: after 9
+    # intervals p ≈ 0.006, enough for a single look at 1 % but not for a check before the
+    # hold's end (0.25 % / 9); after 10, p ≈ 0.004 ≤ the end's three quarters of 1 %.
+    canary = [Tick(canary=(300, 7), baseline=(900, 9))] * 10
     action, state, seen = run(canary, POLICY, hold=10.0)
-    assert isinstance(action, Pass), [m.reason for m in seen]
+    assert isinstance(action, Rollback), [m.reason for m in seen]
+    assert action.outcome == "failed"
     assert state.checks == 10
-    assert "not significantly at 99% over 10 checks (p=0.0073 > 0.001)" in action.reason
-    once = measure(observe(canary, 0, 10), POLICY, at=NOW, weight=25)  # a single look
+    assert seen[8].phase is Phase.SUCCESSFUL, seen[8].reason
+    assert "not significantly (p=0.0059 > 0.00028, this check's share of the step's 1%)" in (
+        seen[8].reason
+    )
+    once = measure(observe(canary, 0, 9), POLICY, at=NOW, weight=25)  # a single look
     assert once.phase is Phase.FAILED, once.reason
-    assert "canary error rate 2.67% (80/3000) vs baseline 1.00% (90/9000) > limit 2.00%" in (
+    assert "canary error rate 2.33% (63/2700) vs baseline 1.00% (81/8100) > limit 1.50%" in (
         once.reason
     )
