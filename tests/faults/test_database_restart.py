@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -15,11 +14,6 @@ from tests.scale.test_scale_out import drift_stack
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(
-    not os.environ.get("SHIPFLOW_SLOW_FAULTS"),
-    reason="7 min on 2 cores and timing-sensitive under a loaded suite: "
-    "run with SHIPFLOW_SLOW_FAULTS=1 (passes on its own; failed once inside the full suite)",
-)
 def test_the_database_restarted_mid_run(cluster: Cluster, tmp_path: Path) -> None:
     """End state: with PostgreSQL down for 5 s in the middle of an apply and four drift
     scans, every run reaches a final state (none stays Running), each one that did not
