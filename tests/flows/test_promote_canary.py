@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -228,13 +229,14 @@ def test_a_canary_nine_times_slower_than_the_baseline_is_rolled_back_below_the_a
         state = promote_canary(**params(kube_app, prometheus.url, metrics_label), return_state=True)
     assert state.is_failed()
     assert state.message.startswith("rolled back at 5 %: failed: canary p99 ≈"), state.message
-    assert "(between 0.25 s and 0.5 s)" in state.message  # how coarse the buckets make it
+    # How coarse the buckets make it (a check on a few requests can land one bucket higher).
+    assert re.search(r"\(between (0\.25 s and 0\.5 s|0\.5 s and 1 s)\)", state.message)
     assert "(1.5 x baseline p99" in state.message
     assert_no_canary_traffic(kube_app, fake_kube, "gateway")
     rows = measurements(state.state_details.flow_run_id, kube_app)
     assert rows[-1]["phase"] == "failed"
     assert rows[-1]["baseline p99"].startswith("≈ "), rows[-1]
-    assert rows[-1]["canary p99"].endswith("(between 0.25 s and 0.5 s)"), rows[-1]
+    assert re.search(r"\(between (0\.25 s and 0\.5 s|0\.5 s and 1 s)\)$", rows[-1]["canary p99"])
 
 
 @pytest.mark.parametrize(
