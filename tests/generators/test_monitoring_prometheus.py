@@ -88,9 +88,12 @@ def test_per_version_series_show_the_canary_the_total_hides(rules_prometheus: st
         found = _query(
             rules_prometheus, f'app_version:http_server_errors:ratio_rate5m{{app="{HOT}"}}'
         )
-        return found if {"stable", "canary"} <= set(found) else None
+        # The rule's first evaluations cover only the series' first scrapes: wait for the
+        # canary's ratio to settle rather than take the first one seen.
+        settled = {"stable", "canary"} <= set(found) and 0.3 < found["canary"] < 0.7
+        return found if settled else None
 
-    per_version = poll_until(both_versions, timeout=30, interval=0.5)
+    per_version = poll_until(both_versions, timeout=45, interval=0.5)
     assert per_version["stable"] == 0
     assert 0.3 < per_version["canary"] < 0.7
     (overall,) = _query(rules_prometheus, f'app:slo_errors:ratio_rate5m{{app="{HOT}"}}').values()
