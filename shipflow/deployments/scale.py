@@ -30,6 +30,10 @@ from shipflow.errors import ServiceError
 
 POOL = "shipflow-process"
 K8S_POOL = "shipflow-k8s"
+# A worker and its flow runs retry the API's 500s as they do its 503s: while the server's
+# database restarts, Prefect answers 500 to a refused database connection (prefect.yaml sets
+# the same for every run; see its header).
+RETRY_500 = {"PREFECT_CLIENT_RETRY_EXTRA_CODES": "500"}
 
 
 @dataclass
@@ -153,6 +157,7 @@ class ScaleOut:
             ready=lambda: self.worker_online(name),
             log_path=self.workdir / f"{name}.log",
             env={
+                **RETRY_500,
                 **self.worker_env,
                 **self.env(PREFECT_HOME=str(self.workdir / f"{name}-home")),
             },
@@ -303,7 +308,7 @@ def kubernetes_base_job_template(
             "env": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
-                "default": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"},
+                "default": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30", **RETRY_500},
             },
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
             "name": {"type": "string"},

@@ -98,6 +98,8 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing(
         assert not d["pull_steps"]
         assert d["path"] is None
         assert d["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
+        # a database restart answers 500: runs retry it (tests/faults/test_database_restart.py)
+        assert d["job_variables"]["env"]["PREFECT_CLIENT_RETRY_EXTRA_CODES"] == "500"
         assert "shipflow" in d["tags"]
     assert [s["schedule"]["cron"] for s in by_name["detect-drift"]["schedules"]] == ["0 6 * * *"]
     automations = httpx.post(f"{api}/automations/filter", json={}).json()

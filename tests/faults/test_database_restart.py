@@ -16,8 +16,9 @@ pytestmark = pytest.mark.slow
 
 def test_the_database_restarted_mid_run(cluster: Cluster, tmp_path: Path) -> None:
     """End state: with PostgreSQL down for 5 s in the middle of an apply and four drift
-    scans, every run reaches a final state (none stays Running), each one that did not
-    complete says why, the stack was applied exactly once, and the server takes new runs."""
+    scans, every run completes (none fails on the outage, none stays Running: the server
+    answers 500 while its database is down, and shipflow's runs retry it), the stack was
+    applied exactly once, and the server takes new runs."""
     bucket = new_bucket(cluster.moto)
     log = tmp_path / "apply.log"
     label = uuid.uuid4().hex[:12]
@@ -36,7 +37,7 @@ def test_the_database_restarted_mid_run(cluster: Cluster, tmp_path: Path) -> Non
     not_completed = {
         r["name"]: r["state"]["message"] for r in finished if r["state_type"] != "COMPLETED"
     }
-    assert all(not_completed.values()), not_completed  # a failure says why
+    assert not not_completed, not_completed
     assert list(apply_intervals(log)) == [label]  # applied once, not twice
     assert log.read_text().count("begin") == 1
 

@@ -23,6 +23,7 @@ from shipflow.adapters.processes import LocalTarget, LocalWorkloads
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.adapters.waiting import poll_until
 from shipflow.core.canary import CanaryPolicy, Step
+from shipflow.core.metrics import HttpMetrics
 from shipflow.deployments import local
 from shipflow.deployments.sandbox import web_app
 from shipflow.flows.promote_canary import promote_canary, reconcile_canary
@@ -50,8 +51,10 @@ class LocalApp:
         return 100 * canary / (canary + stable)
 
     def share_seen_by_prometheus(self, since: float, until: float) -> float:
-        window = f"{until - since:.0f}s"
-        query = f'sum by (version) (increase(http_requests_total{{app="web"}}[{window}]))'
+        """Counted as the canary check counts (exact differences of the counters; a series
+        born within the span counts from zero): ``increase()`` misses what a canary served
+        before its first scrape, a few percent of a short step."""
+        query = HttpMetrics().requests_by_version("web", until - since)
         answer = httpx.get(
             f"{self.prometheus}/api/v1/query", params={"query": query, "time": until}
         ).json()
