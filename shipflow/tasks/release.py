@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 from prefect.variables import Variable
 
 from shipflow.core.names import slug
-from shipflow.core.releases import decide_claim
+from shipflow.core.releases import claimed, decide_claim, finished, holder
 from shipflow.tasks.common import ensure_limit, hold_limit, shipflow_task
 
 
@@ -45,20 +45,25 @@ def claim_release(service: str, sha: str) -> str | None:
     limit = ensure_limit(f"shipflow-release-claim-{slug(service)}")
     with hold_limit(limit, wait_seconds=30):
         record: Any = Variable.get(_name(service), default=None)
-        holder = record.get("run") if isinstance(record, dict) else None
-        decision = decide_claim(record, sha, me, run_state_type(holder) if holder else None)
+        run = holder(record, sha)
+        decision = decide_claim(record, sha, me, run_state_type(run) if run else None)
         if not decision.take:
             return f"{decision.reason} for {service}"
         if decision.reason != "not claimed":
             get_run_logger().warning("%s: %s", service, decision.reason)
-        Variable.set(_name(service), {"sha": sha, "state": "releasing", "run": me}, overwrite=True)
+        Variable.set(_name(service), claimed(record, sha, me), overwrite=True)
     return None
 
 
 @shipflow_task(name="finish_release")
 def finish_release(service: str, sha: str, state: str) -> None:
+    """Record how this run's release of ``sha`` ended, under the claim's lock: a newer
+    commit's claim made meanwhile is kept, and a released commit is remembered."""
     me = str(flow_run.get_id() or "")
-    Variable.set(_name(service), {"sha": sha, "state": state, "run": me}, overwrite=True)
+    limit = ensure_limit(f"shipflow-release-claim-{slug(service)}")
+    with hold_limit(limit, wait_seconds=30):
+        record: Any = Variable.get(_name(service), default=None)
+        Variable.set(_name(service), finished(record, sha, me, state), overwrite=True)
 
 
 @shipflow_task(name="publish_release")

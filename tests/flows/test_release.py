@@ -115,6 +115,35 @@ def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
         f"nothing released for {first[:12]} of shop/web: web: {first} is already released for web"
     )
 
+    # The next merge is released; the first one delivered late after it is not released over
+    # it (production stays on the newer commit), and says why.
+    second = repo.commits[1]
+    with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", APP):
+        newer = release(
+            repo="shop/web",
+            sha=second,
+            clone_url=repo.url,
+            auto_approve=True,
+            changed_paths=["services/web/app.txt"],
+            return_state=True,
+        )
+    assert newer.is_completed(), newer.message
+    late = release(
+        repo="shop/web",
+        sha=first,
+        clone_url=repo.url,
+        auto_approve=True,
+        changed_paths=["services/web/app.txt"],
+        return_state=True,
+    )
+    assert late.is_completed()
+    assert late.message == (
+        f"nothing released for {first[:12]} of shop/web: web: {first} is already released "
+        f"(an earlier release: {second} came after it) for web"
+    )
+    newest = Registry(registry.host, tls=False).manifest_digest("shop/web", second)
+    assert Deployments(kube_app.api, kube_app.namespace).image_of(APP).endswith(f"@{newest}")
+
 
 def test_a_commit_the_repository_lacks_fails_and_builds_nothing(
     tmp_path: Path, base_image: str, registry: RegistryService, moto: Moto, kube_app: KubeApp
