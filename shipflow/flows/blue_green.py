@@ -1,5 +1,6 @@
 """blue_green: the idle colour takes the new image, is checked, and takes all traffic in one
-Service patch; a failed check switches back within one check interval."""
+Service patch; a failed check switches back within one check interval.
+reconcile_blue_green: undoes a switch that a run killed outright left unverified."""
 
 from __future__ import annotations
 
@@ -17,9 +18,15 @@ from shipflow.core.analysis import Measurement
 from shipflow.core.slo import SLO, BudgetOverride
 from shipflow.core.steps import Rollback
 from shipflow.core.strategies import BlueGreenPolicy
-from shipflow.errors import KubernetesError
+from shipflow.errors import ConcurrencyBusy, KubernetesError
 from shipflow.flows.watching import watch_step
-from shipflow.tasks.common import emit, ensure_limit, flush_events, hold_limit
+from shipflow.tasks.common import (
+    RECONCILE_WAIT_SECONDS,
+    emit,
+    ensure_limit,
+    flush_events,
+    hold_limit,
+)
 from shipflow.tasks.slo import gate
 from shipflow.tasks.strategies import (
     Target,
@@ -173,4 +180,56 @@ def blue_green(
         retire_old_colour(target, active, colours.template)
     message = f"{active} now serves {image} from {name} ({colours.template} scaled down)"
     logger.info(message)
+    return Completed(message=message)
+
+
+@flow(name="reconcile_blue_green")
+def reconcile_blue_green(
+    app: str,
+    cluster: ClusterTarget | None = None,
+    metrics: MetricsTarget | None = None,
+    policy: BlueGreenPolicy | None = None,
+    wait_seconds: float = RECONCILE_WAIT_SECONDS,
+) -> State[Any]:
+    """Undo what a blue-green run killed outright (no hook ran) left: a switch it never
+    verified goes back to the colour that served before, and an idle colour it started is
+    scaled to zero.
+
+    The deployment ``reconcile-blue-green`` runs it when a ``blue_green`` run ends Crashed or
+    Cancelled. It takes the app's rollout slot first (one rollout per app, any strategy): a
+    dead run's slot is taken over after its grace, and while it holds the slot no live run is
+    switching, so a switch still recorded on the Service (``shipflow.io/previous-selector``,
+    dropped once a run's hold passed) is a dead run's. A newer live rollout that keeps the
+    slot past ``wait_seconds`` is left alone: it decides.
+
+    Args:
+        app: The app (the blue_green run's ``app``).
+        cluster: Namespace and kubeconfig.
+        metrics: Its labels name the colours (the version label).
+        policy: The active Service's name, when not ``app``.
+        wait_seconds: How long to wait for the rollout slot.
+    """
+    policy = policy or BlueGreenPolicy()
+    target = _target(app, "", cluster, metrics, None)
+    active = policy.active_service or app
+    slot = ensure_limit(f"shipflow-canary-{target.key}")
+    try:
+        with hold_limit(slot, wait_seconds=wait_seconds, lease_seconds=60):
+            restored = switch_back(target, active, None)
+    except ConcurrencyBusy:
+        message = f"left {app} alone: a live run holds its rollout slot"
+        get_run_logger().info(message)
+        return Completed(message=message)
+    if restored is None:
+        message = f"nothing to undo: {active} has no unverified switch (idle colours at zero)"
+        get_run_logger().info(message)
+        return Completed(message=message)
+    reason = "the run that switched it ended before its hold passed"
+    emit(
+        "shipflow.blue_green.rolled_back",
+        target.resource_id,
+        payload={"image": "", "outcome": "unwatched", "reason": reason},
+    )
+    message = f"switched {active} back to {restored}: {reason}"
+    get_run_logger().warning(message)
     return Completed(message=message)

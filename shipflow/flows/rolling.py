@@ -1,5 +1,6 @@
 """rolling: the Deployment's own rolling update, watched by the analysis from the first new pod,
-rolled back by restoring the previous pod template."""
+rolled back by restoring the previous pod template.
+reconcile_rolling: restores it when a run killed outright left its update unverified."""
 
 from __future__ import annotations
 
@@ -11,16 +12,26 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.states import Completed, Failed
 
 from shipflow.adapters.kubernetes import ClusterTarget
-from shipflow.adapters.kubernetes.rolling import forget_template, restore_template
+from shipflow.adapters.kubernetes.rolling import (
+    forget_template,
+    recorded_template,
+    restore_template,
+)
 from shipflow.adapters.prometheus import MetricsTarget
 from shipflow.core.analysis import Measurement
 from shipflow.core.rollout import rollout_complete, rollout_problem
 from shipflow.core.slo import SLO, BudgetOverride
 from shipflow.core.steps import Pass, Rollback
 from shipflow.core.strategies import RollingPolicy, version_for
-from shipflow.errors import KubernetesError
+from shipflow.errors import ConcurrencyBusy, KubernetesError
 from shipflow.flows.watching import watch_step
-from shipflow.tasks.common import emit, ensure_limit, flush_events, hold_limit
+from shipflow.tasks.common import (
+    RECONCILE_WAIT_SECONDS,
+    emit,
+    ensure_limit,
+    flush_events,
+    hold_limit,
+)
 from shipflow.tasks.slo import gate
 from shipflow.tasks.strategies import (
     Target,
@@ -170,4 +181,50 @@ def rolling(
     emit("shipflow.rolling.promoted", target.resource_id, payload={"image": image})
     message = f"rolled {image} out to {app} (version {new})"
     logger.info(message)
+    return Completed(message=message)
+
+
+@flow(name="reconcile_rolling")
+def reconcile_rolling(
+    app: str,
+    cluster: ClusterTarget | None = None,
+    policy: RollingPolicy | None = None,
+    wait_seconds: float = RECONCILE_WAIT_SECONDS,
+) -> State[Any]:
+    """Restore the pod template a rolling run killed outright (no hook ran) replaced and never
+    verified, and wait until it runs again.
+
+    The deployment ``reconcile-rolling`` runs it when a ``rolling`` run ends Crashed or
+    Cancelled. Under the app's rollout slot (see ``reconcile_blue_green``), a template still
+    recorded on the Deployment (``shipflow.io/previous-template``, dropped once a run's hold
+    passed) is a dead run's. A newer live rollout that keeps the slot past ``wait_seconds``
+    is left alone.
+
+    Args:
+        app: The Deployment (the rolling run's ``app``).
+        cluster: Namespace and kubeconfig.
+        policy: Its progress deadline bounds the wait for the restored pods.
+        wait_seconds: How long to wait for the rollout slot.
+    """
+    policy = policy or RollingPolicy()
+    target = _target(app, "", cluster, None, None)
+    slot = ensure_limit(f"shipflow-canary-{target.key}")
+    reason = "the run that started it ended before its hold passed"
+    try:
+        with hold_limit(slot, wait_seconds=wait_seconds, lease_seconds=60):
+            template = recorded_template(target.deployments(), app)
+            if template is not None:
+                rollback_rolling_update(
+                    target, template, reason, "unwatched", policy.progress_deadline_seconds
+                )
+    except ConcurrencyBusy:
+        message = f"left {app} alone: a live run holds its rollout slot"
+        get_run_logger().info(message)
+        return Completed(message=message)
+    if template is None:
+        message = f"nothing to undo: {app} has no unverified rolling update"
+        get_run_logger().info(message)
+        return Completed(message=message)
+    message = f"restored the previous pod template of {app}: {reason}"
+    get_run_logger().warning(message)
     return Completed(message=message)

@@ -131,6 +131,10 @@ def ensure_limit(name: str, limit: int = 1) -> str:
 # alone frees a killed run's slot only after its minimum of 60 s plus the server's 15 s sweep.
 SLOT_REFRESH_SECONDS = 4.0
 SLOT_GRACE_SECONDS = 20.0
+# How long a reconcile (a dead rollout undone) waits for the app's slot: past the grace, so a
+# killed run's slot never makes it give up; a live run's slot (a newer rollout) outlasts it,
+# and the reconcile leaves the app to that run.
+RECONCILE_WAIT_SECONDS = SLOT_GRACE_SECONDS + 15
 
 
 def slot_record_name(limit: str) -> str:

@@ -110,7 +110,7 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing(
     assert zombie["trigger"]["posture"] == "Proactive"
     assert zombie["trigger"]["within"] == 90.0
     assert zombie["actions"][0]["state"] == "CRASHED"
-    for owner in ("release", "reconcile-canary"):
+    for owner in ("release", "reconcile-canary", "reconcile-blue-green", "reconcile-rolling"):
         runs_it = [
             a
             for a in automations

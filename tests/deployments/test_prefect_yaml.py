@@ -71,7 +71,58 @@ def test_every_flow_has_a_deployment(deployed: dict[str, dict]) -> None:
         "build-and-push",
         "promote-canary",
         "reconcile-canary",
+        "blue-green",
+        "reconcile-blue-green",
+        "rolling",
+        "reconcile-rolling",
     }
+
+
+@pytest.mark.parametrize(
+    ("rollout", "reconcile", "parameters"),
+    [
+        (
+            "blue-green",
+            "reconcile-blue-green",
+            {
+                "metrics": {"app": "web-metrics"},
+                "policy": {"active_service": "web-live"},
+            },
+        ),
+        ("rolling", "reconcile-rolling", {"policy": {"progress_deadline_seconds": 90}}),
+    ],
+)
+def test_a_rollout_run_that_crashed_starts_its_reconcile_with_its_parameters(
+    deployed: dict[str, dict],
+    prefect_server: PrefectServer,
+    rollout: str,
+    reconcile: str,
+    parameters: dict,
+) -> None:
+    api = prefect_server.api_url
+    app = f"web-{uuid.uuid4().hex[:6]}"
+    given = {
+        "app": app,
+        "image": "registry.local/web@sha256:" + "e" * 64,
+        "cluster": {"namespace": "shop"},
+        **parameters,
+    }
+    run = httpx.post(
+        f"{api}/deployments/{deployed[rollout]['id']}/create_flow_run",
+        json={"parameters": given},
+    )
+    assert run.status_code == 201, run.text
+    # As the dead-run automation marks a run whose worker died.
+    crashed = httpx.post(
+        f"{api}/flow_runs/{run.json()['id']}/set_state",
+        json={"state": {"type": "CRASHED", "message": "no heartbeat"}, "force": True},
+    )
+    assert crashed.json()["status"] == "ACCEPT", crashed.text
+    runs = deployment_runs(api, deployed[reconcile]["id"], wait=30)
+    mine = [r for r in runs if r["parameters"].get("app") == app]
+    assert len(mine) == 1, runs
+    expected = {k: v for k, v in given.items() if k != "image"}
+    assert mine[0]["parameters"] == expected
 
 
 def test_drift_runs_daily_at_the_configured_time(

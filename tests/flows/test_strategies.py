@@ -9,6 +9,10 @@ read straight from the fake API server's store or the flag file.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,11 +32,11 @@ from shipflow.core.slo import SLO, BudgetOverride
 from shipflow.core.strategies import BlueGreenPolicy, FeatureFlagPolicy, RollingPolicy, version_for
 from shipflow.deployments.sandbox.cluster import APP, KubeApp, deployment
 from shipflow.deployments.sandbox.fake_kube import FakeKube
-from shipflow.flows.blue_green import blue_green
+from shipflow.flows.blue_green import blue_green, reconcile_blue_green
 from shipflow.flows.feature_flag import ramp_feature_flag
 from shipflow.flows.promote_canary import promote_canary
-from shipflow.flows.rolling import rolling
-from tests.conftest import MetricsApp, Prometheus
+from shipflow.flows.rolling import reconcile_rolling, rolling
+from tests.conftest import ROOT, MetricsApp, Prometheus
 from tests.harness.prefect_api import artifacts, events, start_in_background, wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -350,6 +354,125 @@ def test_a_healthy_rollout_completes_with_the_new_version_label(
     assert obj["spec"]["template"]["metadata"]["labels"]["version"] == new
     assert obj["spec"]["template"]["spec"]["containers"][0]["image"] == NEW_IMAGE
     assert obj["spec"]["template"]["spec"]["containers"][1]["image"] == "fluent-bit:3.1.4"
+    assert "shipflow.io/previous-template" not in obj["metadata"].get("annotations", {})
+
+
+# --- a run killed outright: reconcile ------------------------------------------------------
+
+
+def start_killable(script: Path, call: str) -> subprocess.Popen[bytes]:
+    """``call`` (a flow call, with its imports above it) in a process of its own, as a worker
+    runs a flow: killed with SIGKILL, no hook of it runs."""
+    script.write_text(call)
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_reconcile_switches_back_a_killed_blue_green_run_and_leaves_a_live_one(
+    kube_app: KubeApp,
+    fake_kube: FakeKube,
+    prometheus: Prometheus,
+    metrics_app: MetricsApp,
+    tmp_path: Path,
+) -> None:
+    blue_green_app(kube_app)
+    metrics_label = label()
+    for version in ("stable", "blue"):
+        metrics_app.control(metrics_label, version, error_rate=0.0)
+    ns = kube_app.namespace
+    cluster = ClusterTarget(namespace=ns)
+    metrics = MetricsTarget(url=prometheus.url, app=metrics_label)
+    call = (
+        "from shipflow.adapters.kubernetes import ClusterTarget\n"
+        "from shipflow.adapters.prometheus import MetricsTarget\n"
+        "from shipflow.core.strategies import BlueGreenPolicy\n"
+        "from shipflow.flows.blue_green import blue_green\n"
+        f"blue_green(app={APP!r}, image={NEW_IMAGE!r},\n"
+        f"  policy=BlueGreenPolicy(**{ANALYSIS!r}, post_promotion_seconds=600),\n"
+        f"  cluster=ClusterTarget(namespace={ns!r}),\n"
+        f"  metrics=MetricsTarget(url={prometheus.url!r}, app={metrics_label!r}))\n"
+    )
+    with users(metrics_app, metrics_label, lambda: {selected_version(fake_kube, ns): 1.0}):
+        proc = start_killable(tmp_path / "run.py", call)
+        try:
+            wait_until(lambda: selected_version(fake_kube, ns) == "blue", 90, "the switch")
+            live = reconcile_blue_green(
+                app=APP, cluster=cluster, metrics=metrics, wait_seconds=2, return_state=True
+            )
+            assert live.message == f"left {APP} alone: a live run holds its rollout slot"
+            assert selected_version(fake_kube, ns) == "blue"
+        finally:
+            kill(proc)  # mid-hold: the switch is left unverified, the old colour still up
+        state = reconcile_blue_green(app=APP, cluster=cluster, metrics=metrics, return_state=True)
+    assert state.is_completed(), state.message
+    assert state.message.startswith(f"switched {APP} back to "), state.message
+    assert selected_version(fake_kube, ns) == "stable"
+    deployments = Deployments(kube_app.api, ns)
+    assert deployments.replicas(f"{APP}-blue") == 0
+    assert deployments.replicas(APP) == 4
+    assert Services(kube_app.api, ns).previous_selector(APP) is None
+    again = reconcile_blue_green(app=APP, cluster=cluster, metrics=metrics, return_state=True)
+    assert again.message.startswith("nothing to undo"), again.message
+
+
+def test_reconcile_restores_the_template_a_killed_rolling_run_replaced(
+    kube_app: KubeApp,
+    fake_kube: FakeKube,
+    prometheus: Prometheus,
+    metrics_app: MetricsApp,
+    tmp_path: Path,
+) -> None:
+    app = rolling_app(kube_app, fake_kube, "orders", slow=2)
+    metrics_label = label()
+    new = version_for(NEW_IMAGE)
+    for version in ("1.0.0", new):
+        metrics_app.control(metrics_label, version, error_rate=0.0)
+    ns = kube_app.namespace
+    call = (
+        "from shipflow.adapters.kubernetes import ClusterTarget\n"
+        "from shipflow.adapters.prometheus import MetricsTarget\n"
+        "from shipflow.core.strategies import RollingPolicy\n"
+        "from shipflow.flows.rolling import rolling\n"
+        f"rolling(app={app!r}, image={NEW_IMAGE!r},\n"
+        f"  policy=RollingPolicy(**{ANALYSIS!r}, hold_seconds=600,\n"
+        "    progress_deadline_seconds=30),\n"
+        f"  cluster=ClusterTarget(namespace={ns!r}),\n"
+        f"  metrics=MetricsTarget(url={prometheus.url!r}, app={metrics_label!r}))\n"
+    )
+    deployments = Deployments(kube_app.api, ns)
+    with users(metrics_app, metrics_label, rolling_split(fake_kube, ns, app)):
+        proc = start_killable(tmp_path / "run.py", call)
+        try:
+            wait_until(
+                lambda: (
+                    deployments.image_of(app) == NEW_IMAGE and deployments.status(app).updated == 4
+                ),
+                90,
+                "the rollout",
+            )
+        finally:
+            kill(proc)  # in its hold: the update is left unverified
+        state = reconcile_rolling(app=app, cluster=ClusterTarget(namespace=ns), return_state=True)
+    assert state.is_completed(), state.message
+    assert state.message == (
+        f"restored the previous pod template of {app}: the run that started it ended before "
+        "its hold passed"
+    )
+    obj = deployments.get(app)
+    assert deployments.image_of(app) == kube_app.stable_image
+    assert obj["spec"]["template"]["metadata"]["labels"]["version"] == "1.0.0"
+    assert obj["status"]["availableReplicas"] == 4
     assert "shipflow.io/previous-template" not in obj["metadata"].get("annotations", {})
 
 
