@@ -18,8 +18,8 @@ from shipflow.core.analysis import Measurement
 from shipflow.core.slo import SLO, BudgetOverride
 from shipflow.core.steps import Rollback
 from shipflow.core.strategies import BlueGreenPolicy
-from shipflow.errors import ConcurrencyBusy, KubernetesError
-from shipflow.flows.watching import watch_step
+from shipflow.errors import KubernetesError
+from shipflow.flows.watching import undo_unwatched, watch_step
 from shipflow.tasks.common import (
     RECONCILE_WAIT_SECONDS,
     emit,
@@ -212,24 +212,18 @@ def reconcile_blue_green(
     policy = policy or BlueGreenPolicy()
     target = _target(app, "", cluster, metrics, None)
     active = policy.active_service or app
-    slot = ensure_limit(f"shipflow-canary-{target.key}")
-    try:
-        with hold_limit(slot, wait_seconds=wait_seconds, lease_seconds=60):
-            restored = switch_back(target, active, None)
-    except ConcurrencyBusy:
-        message = f"left {app} alone: a live run holds its rollout slot"
-        get_run_logger().info(message)
-        return Completed(message=message)
-    if restored is None:
-        message = f"nothing to undo: {active} has no unverified switch (idle colours at zero)"
-        get_run_logger().info(message)
-        return Completed(message=message)
     reason = "the run that switched it ended before its hold passed"
-    emit(
-        "shipflow.blue_green.rolled_back",
-        target.resource_id,
-        payload={"image": "", "outcome": "unwatched", "reason": reason},
-    )
-    message = f"switched {active} back to {restored}: {reason}"
-    get_run_logger().warning(message)
-    return Completed(message=message)
+
+    def undo() -> str | None:
+        restored = switch_back(target, active, None)
+        if restored is None:
+            return None
+        emit(
+            "shipflow.blue_green.rolled_back",
+            target.resource_id,
+            payload={"image": "", "outcome": "unwatched", "reason": reason},
+        )
+        return f"switched {active} back to {restored}: {reason}"
+
+    nothing = f"nothing to undo: {active} has no unverified switch (idle colours at zero)"
+    return undo_unwatched(target, wait_seconds, undo, nothing)

@@ -23,8 +23,8 @@ from shipflow.core.rollout import rollout_complete, rollout_problem
 from shipflow.core.slo import SLO, BudgetOverride
 from shipflow.core.steps import Pass, Rollback
 from shipflow.core.strategies import RollingPolicy, version_for
-from shipflow.errors import ConcurrencyBusy, KubernetesError
-from shipflow.flows.watching import watch_step
+from shipflow.errors import KubernetesError
+from shipflow.flows.watching import undo_unwatched, watch_step
 from shipflow.tasks.common import (
     RECONCILE_WAIT_SECONDS,
     emit,
@@ -208,23 +208,16 @@ def reconcile_rolling(
     """
     policy = policy or RollingPolicy()
     target = _target(app, "", cluster, None, None)
-    slot = ensure_limit(f"shipflow-canary-{target.key}")
     reason = "the run that started it ended before its hold passed"
-    try:
-        with hold_limit(slot, wait_seconds=wait_seconds, lease_seconds=60):
-            template = recorded_template(target.deployments(), app)
-            if template is not None:
-                rollback_rolling_update(
-                    target, template, reason, "unwatched", policy.progress_deadline_seconds
-                )
-    except ConcurrencyBusy:
-        message = f"left {app} alone: a live run holds its rollout slot"
-        get_run_logger().info(message)
-        return Completed(message=message)
-    if template is None:
-        message = f"nothing to undo: {app} has no unverified rolling update"
-        get_run_logger().info(message)
-        return Completed(message=message)
-    message = f"restored the previous pod template of {app}: {reason}"
-    get_run_logger().warning(message)
-    return Completed(message=message)
+
+    def undo() -> str | None:
+        template = recorded_template(target.deployments(), app)
+        if template is None:
+            return None
+        rollback_rolling_update(
+            target, template, reason, "unwatched", policy.progress_deadline_seconds
+        )
+        return f"restored the previous pod template of {app}: {reason}"
+
+    nothing = f"nothing to undo: {app} has no unverified rolling update"
+    return undo_unwatched(target, wait_seconds, undo, nothing)

@@ -1,14 +1,18 @@
 """The loop every strategy's step runs: sleep a check interval → measure → act on
 :func:`shipflow.core.steps.next_action`. The flow only sleeps, measures and acts; the decision
-is the core's state machine.
+is the core's state machine. And the body of the strategies' reconciles: undo, under the app's
+rollout slot, what a run killed outright left.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prefect import get_run_logger
+from prefect.client.schemas.objects import State
+from prefect.states import Completed
 
 from shipflow.core.analysis import AnalysisPolicy, Measurement
 from shipflow.core.steps import (
@@ -21,6 +25,9 @@ from shipflow.core.steps import (
     check_significance,
     next_action,
 )
+from shipflow.errors import ConcurrencyBusy
+from shipflow.tasks.common import ensure_limit, hold_limit
+from shipflow.tasks.strategies import Target
 
 Measure = Callable[[float, float], Measurement]  # (evidence span s, significance) -> check
 Until = Callable[[float], Pass | Rollback | None]  # elapsed -> end the step early, or None
@@ -69,3 +76,25 @@ def watch_step(
             case AskHuman(reason=reason):
                 logger.error("%s inconclusive: %s", what, reason)
                 return Rollback("inconclusive", reason)
+
+
+def undo_unwatched(
+    target: Target, wait_seconds: float, undo: Callable[[], str | None], nothing: str
+) -> State[Any]:
+    """A reconcile's body: under the app's rollout slot (one rollout per app, any strategy),
+    ``undo`` what a dead run left, returning what it did (None: nothing was left). A live
+    rollout that keeps the slot past ``wait_seconds`` is left alone: it decides."""
+    logger = get_run_logger()
+    slot = ensure_limit(f"shipflow-canary-{target.key}")
+    try:
+        with hold_limit(slot, wait_seconds=wait_seconds, lease_seconds=60):
+            done = undo()
+    except ConcurrencyBusy:
+        message = f"left {target.app} alone: a live run holds its rollout slot"
+        logger.info(message)
+        return Completed(message=message)
+    if done is None:
+        logger.info(nothing)
+        return Completed(message=nothing)
+    logger.warning(done)
+    return Completed(message=done)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,7 +21,8 @@ from shipflow.deployments.sandbox.cluster import APP, KubeApp, http_route
 from shipflow.deployments.sandbox.fake_kube import FakeKube
 from shipflow.deployments.sandbox.traffic import canary_share, traffic
 from shipflow.flows.promote_canary import promote_canary, reconcile_canary
-from tests.conftest import ROOT, MetricsApp, Prometheus
+from tests.conftest import MetricsApp, Prometheus
+from tests.harness.killable import kill, start_killable
 from tests.harness.prefect_api import artifacts, events, start_in_background, wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -397,8 +396,8 @@ def test_a_dead_prometheus_rolls_back_with_an_error_after_the_limit(
     assert rolled_back(kube_app)[-1]["payload"]["outcome"] == "error"
 
 
-def run_script(kube_app: KubeApp, prometheus: Prometheus, metrics_label: str, path: Path) -> Path:
-    path.write_text(
+def run_code(kube_app: KubeApp, prometheus: Prometheus, metrics_label: str) -> str:
+    return (
         "from shipflow.flows.promote_canary import promote_canary\n"
         "from shipflow.adapters.kubernetes import ClusterTarget\n"
         "from shipflow.adapters.prometheus import MetricsTarget\n"
@@ -409,20 +408,12 @@ def run_script(kube_app: KubeApp, prometheus: Prometheus, metrics_label: str, pa
         f"  cluster=ClusterTarget(namespace={kube_app.namespace!r}),\n"
         f"  metrics=MetricsTarget(url={prometheus.url!r}, app={metrics_label!r}))\n"
     )
-    return path
 
 
 def start_and_reach_25(
-    kube_app: KubeApp, fake_kube: FakeKube, script: Path
+    kube_app: KubeApp, fake_kube: FakeKube, script: Path, code: str
 ) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_killable(script, code)
     try:
         wait_until(
             lambda: canary_share(fake_kube, kube_app.namespace, "gateway") == 0.25,
@@ -430,7 +421,7 @@ def start_and_reach_25(
             what="the 25 % step",
         )
     except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill(proc)
         raise
     return proc
 
@@ -444,11 +435,10 @@ def test_after_sigkill_a_new_run_takes_the_traffic_back_at_once_then_promotes(
     tmp_path: Path,
 ) -> None:
     metrics_label = label()
-    script = run_script(kube_app, prometheus, metrics_label, tmp_path / "run.py")
+    code = run_code(kube_app, prometheus, metrics_label)
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", metrics_label):
-        proc = start_and_reach_25(kube_app, fake_kube, script)
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker dies: no hook runs, the slot stays held
-        proc.wait()
+        proc = start_and_reach_25(kube_app, fake_kube, tmp_path / "run.py", code)
+        kill(proc)  # the worker dies: no hook runs, the slot stays held
         assert canary_share(fake_kube, kube_app.namespace, "gateway") == 0.25  # left behind
         started = time.monotonic()
         run = start_in_background(promote_canary, **params(kube_app, prometheus.url, metrics_label))
@@ -475,11 +465,10 @@ def test_after_sigterm_the_rolled_back_event_is_on_the_server(
     tmp_path: Path,
 ) -> None:
     metrics_label = label()
-    script = run_script(kube_app, prometheus, metrics_label, tmp_path / "run.py")
+    code = run_code(kube_app, prometheus, metrics_label)
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", metrics_label):
-        proc = start_and_reach_25(kube_app, fake_kube, script)
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        proc = start_and_reach_25(kube_app, fake_kube, tmp_path / "run.py", code)
+        kill(proc, signal.SIGTERM)
     assert_no_canary_traffic(kube_app, fake_kube, "gateway")
     last = rolled_back(kube_app)[-1]["payload"]
     assert last["outcome"] == "crashed", last
@@ -494,17 +483,16 @@ def test_reconcile_takes_back_a_killed_runs_canary_and_leaves_a_live_one(
     tmp_path: Path,
 ) -> None:
     metrics_label = label()
-    script = run_script(kube_app, prometheus, metrics_label, tmp_path / "run.py")
+    code = run_code(kube_app, prometheus, metrics_label)
     cluster = ClusterTarget(namespace=kube_app.namespace)
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", metrics_label):
-        proc = start_and_reach_25(kube_app, fake_kube, script)
+        proc = start_and_reach_25(kube_app, fake_kube, tmp_path / "run.py", code)
         try:
             live = reconcile_canary(app=APP, cluster=cluster, return_state=True)
             assert "has 25 % and a live run: last watched by flow run" in live.message
             assert canary_share(fake_kube, kube_app.namespace, "gateway") == 0.25
         finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            kill(proc)
         state = reconcile_canary(app=APP, cluster=cluster, return_state=True)
     assert state.is_completed()
     assert "took 25 % of traffic and 4 pods back" in state.message

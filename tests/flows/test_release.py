@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,18 @@ def checkout(root: Path, base: str, registry: RegistryService, moto: Moto, names
     return repo
 
 
+def merged(repo: Repo, sha: str) -> Any:
+    """``release`` as the merge of ``sha`` into shop/web triggers it (auto-approved)."""
+    return release(
+        repo="shop/web",
+        sha=sha,
+        clone_url=repo.url,
+        auto_approve=True,
+        changed_paths=["services/web/app.txt"],
+        return_state=True,
+    )
+
+
 def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
     tmp_path: Path,
     base_image: str,
@@ -76,14 +89,7 @@ def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
     repo = checkout(tmp_path, base_image, registry, moto, kube_app.namespace)
     first = repo.commits[0]  # the branch already points at the second commit
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", APP):
-        state = release(
-            repo="shop/web",
-            sha=first,
-            clone_url=repo.url,
-            auto_approve=True,
-            changed_paths=["services/web/app.txt"],
-            return_state=True,
-        )
+        state = merged(repo, first)
     assert state.is_completed(), state.message
     assert state.message == f"released {first[:12]} of shop/web: web"
     digest = Registry(registry.host, tls=False).manifest_digest("shop/web", first)
@@ -102,14 +108,7 @@ def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
     assert stages == ["build_and_push", "terraform_release", "canary"], summary["data"]
 
     # The same merge delivered again does not release again, and says so.
-    again = release(
-        repo="shop/web",
-        sha=first,
-        clone_url=repo.url,
-        auto_approve=True,
-        changed_paths=["services/web/app.txt"],
-        return_state=True,
-    )
+    again = merged(repo, first)
     assert again.is_completed()
     assert again.message == (
         f"nothing released for {first[:12]} of shop/web: web: {first} is already released for web"
@@ -119,23 +118,9 @@ def test_a_merge_is_released_once_image_then_infrastructure_then_canary(
     # it (production stays on the newer commit), and says why.
     second = repo.commits[1]
     with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", APP):
-        newer = release(
-            repo="shop/web",
-            sha=second,
-            clone_url=repo.url,
-            auto_approve=True,
-            changed_paths=["services/web/app.txt"],
-            return_state=True,
-        )
+        newer = merged(repo, second)
     assert newer.is_completed(), newer.message
-    late = release(
-        repo="shop/web",
-        sha=first,
-        clone_url=repo.url,
-        auto_approve=True,
-        changed_paths=["services/web/app.txt"],
-        return_state=True,
-    )
+    late = merged(repo, first)
     assert late.is_completed()
     assert late.message == (
         f"nothing released for {first[:12]} of shop/web: web: {first} is already released "

@@ -9,10 +9,7 @@ read straight from the fake API server's store or the flag file.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,7 +33,8 @@ from shipflow.flows.blue_green import blue_green, reconcile_blue_green
 from shipflow.flows.feature_flag import ramp_feature_flag
 from shipflow.flows.promote_canary import promote_canary
 from shipflow.flows.rolling import reconcile_rolling, rolling
-from tests.conftest import ROOT, MetricsApp, Prometheus
+from tests.conftest import MetricsApp, Prometheus
+from tests.harness.killable import kill, start_killable
 from tests.harness.prefect_api import artifacts, events, start_in_background, wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -360,23 +358,21 @@ def test_a_healthy_rollout_completes_with_the_new_version_label(
 # --- a run killed outright: reconcile ------------------------------------------------------
 
 
-def start_killable(script: Path, call: str) -> subprocess.Popen[bytes]:
-    """``call`` (a flow call, with its imports above it) in a process of its own, as a worker
-    runs a flow: killed with SIGKILL, no hook of it runs."""
-    script.write_text(call)
-    return subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+def killable_run(
+    tmp_path: Path, flow: str, app: str, policy: str, ns: str, prometheus: Prometheus, label: str
+) -> subprocess.Popen[bytes]:
+    """``flow`` (blue_green, rolling) of ``image`` in a process of its own; ``policy`` is the
+    policy's constructor call, as Python source."""
+    return start_killable(
+        tmp_path / "run.py",
+        "from shipflow.adapters.kubernetes import ClusterTarget\n"
+        "from shipflow.adapters.prometheus import MetricsTarget\n"
+        "from shipflow.core.strategies import BlueGreenPolicy, RollingPolicy\n"
+        f"from shipflow.flows.{flow} import {flow}\n"
+        f"{flow}(app={app!r}, image={NEW_IMAGE!r}, policy={policy},\n"
+        f"  cluster=ClusterTarget(namespace={ns!r}),\n"
+        f"  metrics=MetricsTarget(url={prometheus.url!r}, app={label!r}))\n",
     )
-
-
-def kill(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def test_reconcile_switches_back_a_killed_blue_green_run_and_leaves_a_live_one(
@@ -393,18 +389,9 @@ def test_reconcile_switches_back_a_killed_blue_green_run_and_leaves_a_live_one(
     ns = kube_app.namespace
     cluster = ClusterTarget(namespace=ns)
     metrics = MetricsTarget(url=prometheus.url, app=metrics_label)
-    call = (
-        "from shipflow.adapters.kubernetes import ClusterTarget\n"
-        "from shipflow.adapters.prometheus import MetricsTarget\n"
-        "from shipflow.core.strategies import BlueGreenPolicy\n"
-        "from shipflow.flows.blue_green import blue_green\n"
-        f"blue_green(app={APP!r}, image={NEW_IMAGE!r},\n"
-        f"  policy=BlueGreenPolicy(**{ANALYSIS!r}, post_promotion_seconds=600),\n"
-        f"  cluster=ClusterTarget(namespace={ns!r}),\n"
-        f"  metrics=MetricsTarget(url={prometheus.url!r}, app={metrics_label!r}))\n"
-    )
+    policy = f"BlueGreenPolicy(**{ANALYSIS!r}, post_promotion_seconds=600)"
     with users(metrics_app, metrics_label, lambda: {selected_version(fake_kube, ns): 1.0}):
-        proc = start_killable(tmp_path / "run.py", call)
+        proc = killable_run(tmp_path, "blue_green", APP, policy, ns, prometheus, metrics_label)
         try:
             wait_until(lambda: selected_version(fake_kube, ns) == "blue", 90, "the switch")
             live = reconcile_blue_green(
@@ -439,20 +426,10 @@ def test_reconcile_restores_the_template_a_killed_rolling_run_replaced(
     for version in ("1.0.0", new):
         metrics_app.control(metrics_label, version, error_rate=0.0)
     ns = kube_app.namespace
-    call = (
-        "from shipflow.adapters.kubernetes import ClusterTarget\n"
-        "from shipflow.adapters.prometheus import MetricsTarget\n"
-        "from shipflow.core.strategies import RollingPolicy\n"
-        "from shipflow.flows.rolling import rolling\n"
-        f"rolling(app={app!r}, image={NEW_IMAGE!r},\n"
-        f"  policy=RollingPolicy(**{ANALYSIS!r}, hold_seconds=600,\n"
-        "    progress_deadline_seconds=30),\n"
-        f"  cluster=ClusterTarget(namespace={ns!r}),\n"
-        f"  metrics=MetricsTarget(url={prometheus.url!r}, app={metrics_label!r}))\n"
-    )
+    policy = f"RollingPolicy(**{ANALYSIS!r}, hold_seconds=600, progress_deadline_seconds=30)"
     deployments = Deployments(kube_app.api, ns)
     with users(metrics_app, metrics_label, rolling_split(fake_kube, ns, app)):
-        proc = start_killable(tmp_path / "run.py", call)
+        proc = killable_run(tmp_path, "rolling", app, policy, ns, prometheus, metrics_label)
         try:
             wait_until(
                 lambda: (
