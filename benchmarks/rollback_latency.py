@@ -12,7 +12,8 @@ the fake Kubernetes API server, all on 127.0.0.1. promote_canary holds a canary 
 - Prometheus down (a Prometheus of its own, healthy canary): killed (connection refused) or
   frozen with SIGSTOP (every query times out) after a few healthy checks. Bound:
   (consecutive_error_limit + 1) x check interval + one query timeout — intervals, not the
-  retries and backoff of a client library.
+  retries and backoff of a client library — + 0.5 s for the rollback's own writes (route
+  weight) and this script's 0.2 s poll of the route.
 
 Run: .venv/bin/python benchmarks/rollback_latency.py [HOLD_SECONDS ...]  (default 60 600)
 """
@@ -41,6 +42,7 @@ INTERVAL = 2.0
 RPS = 600.0
 ERROR_LIMIT = 4
 QUERY_TIMEOUT = INTERVAL / 2  # what a check's queries may take: at most half the interval
+ROLLBACK_SLACK = 0.5  # the rollback's route write, and the 0.2 s poll that sees it
 
 
 class _App:
@@ -87,11 +89,11 @@ def main(holds: list[float]) -> None:
                 verdict = "ok" if seconds <= goal else "SLOWER THAN GOAL"
                 print(f"{hold:>7.0f} {seconds:>10.2f} {floor:>8.1f} {goal:>7.1f}  {verdict}")
 
-            bound = (ERROR_LIMIT + 1) * INTERVAL + QUERY_TIMEOUT
+            bound = (ERROR_LIMIT + 1) * INTERVAL + QUERY_TIMEOUT + ROLLBACK_SLACK
             print(
                 f"\nPrometheus down (healthy canary at 25 %): consecutive_error_limit "
                 f"{ERROR_LIMIT}, check interval {INTERVAL:g}s, query timeout "
-                f"{QUERY_TIMEOUT:g}s: bound {bound:g}s"
+                f"{QUERY_TIMEOUT:g}s, rollback {ROLLBACK_SLACK:g}s: bound {bound:g}s"
             )
             print(f"{'prometheus':>11} {'down→0 s':>9} {'bound s':>8}  verdict  reason")
             for how in ("killed", "frozen"):

@@ -37,8 +37,10 @@ def rollout_complete(s: RolloutStatus) -> bool:
 
 def rollout_problem(s: RolloutStatus) -> str | None:
     """Why the rollout will not complete (``ProgressDeadlineExceeded``), or None. A Deployment
-    scaled to zero has nothing left to progress, whatever its last condition said."""
-    if s.desired == 0:
+    scaled to zero has nothing left to progress, whatever its last condition said; and a
+    condition the controller wrote before it saw the latest spec (observed generation behind)
+    speaks of the previous rollout — a canary re-deployed after a failed one is not failed."""
+    if s.desired == 0 or s.observed_generation < s.generation:
         return None
     return s.deadline_exceeded
 

@@ -38,6 +38,8 @@ STUCK = "ReplicaSet web-canary has timed out progressing."
         (status(available=3), False, None, False),
         (status(replicas=5), False, None, False),  # old pods still terminating
         (status(available=0, updated=0, deadline_exceeded=STUCK), False, STUCK, False),
+        # the condition of the previous rollout, before the controller saw the new spec
+        (status(observed_generation=1, deadline_exceeded=STUCK), False, None, False),
         (status(0), True, None, True),
         (status(0, deadline_exceeded=STUCK), True, None, True),  # scaled to 0: nothing stuck
         (status(0, replicas=2, available=2), False, None, False),  # pods still going

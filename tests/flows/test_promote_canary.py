@@ -523,6 +523,27 @@ def test_a_canary_that_never_becomes_ready_leaves_nothing_behind(
         assert_route_as_created(kube_app)
 
 
+def test_a_canary_after_a_failed_one_is_judged_by_its_own_rollout(
+    kube_app: KubeApp, fake_kube: FakeKube, prometheus: Prometheus, metrics_app: MetricsApp
+) -> None:
+    """The failed canary's Deployment keeps its ProgressDeadlineExceeded condition until the
+    controller sees the next image: that old condition must not fail the next canary."""
+    stuck = "registry.local/web@sha256:" + "d" * 64
+    httpx.post(f"{fake_kube.url}/fake/fail-image", json={"image": stuck}).raise_for_status()
+    metrics_label = label()
+    for version in ("stable", "canary"):
+        metrics_app.control(metrics_label, version, error_rate=0.0)
+    failed = promote_canary(
+        **{**params(kube_app, prometheus.url, metrics_label), "image": stuck}, return_state=True
+    )
+    assert failed.is_failed()
+    assert "ProgressDeadlineExceeded" in failed.message
+    with traffic(fake_kube, metrics_app, kube_app.namespace, "gateway", metrics_label):
+        state = promote_canary(**params(kube_app, prometheus.url, metrics_label), return_state=True)
+    assert state.is_completed(), state.message
+    assert Deployments(kube_app.api, kube_app.namespace).image_of(APP) == NEW_IMAGE
+
+
 def assert_route_as_created(kube_app: KubeApp) -> None:
     from kubernetes import client as k8s
 
