@@ -4,7 +4,7 @@ died. Pure: the caller reads the record and the holding run's state and acts on 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +97,7 @@ def released(record: Mapping[str, Any] | None) -> list[str]:
     shas = [s for s in kept if isinstance(s, str)] if isinstance(kept, list) else []
     if record.get("state") == "released" and isinstance(record.get("sha"), str):
         shas = [record["sha"], *shas]
-    return list(dict.fromkeys(shas))[:RELEASED_KEPT]
+    return _kept(shas)
 
 
 def claimed(record: Mapping[str, Any] | None, sha: str, run_id: str) -> dict[str, Any]:
@@ -122,19 +122,18 @@ def finished(record: Mapping[str, Any] | None, sha: str, run_id: str, state: str
     """The record once ``run_id``'s release of ``sha`` ended ``state`` (``released``,
     ``failed``). When a newer commit was claimed meanwhile, that claim stays the newest; a
     released ``sha`` joins the history either way."""
-    history = released(record)
-    if state == "released":
-        history = [sha, *history]
+    history = [sha, *released(record)] if state == "released" else released(record)
     in_flight = _in_flight(record)
     in_flight.pop(sha, None)
     if isinstance(record, Mapping) and record.get("sha") not in (None, sha):
-        return {
-            **record,
-            "released": list(dict.fromkeys(history))[:RELEASED_KEPT],
-            "in_flight": in_flight,
-        }
-    older = [s for s in dict.fromkeys(history) if s != sha][:RELEASED_KEPT]
+        return {**record, "released": _kept(history), "in_flight": in_flight}
+    older = _kept(s for s in history if s != sha)
     return {"sha": sha, "state": state, "run": run_id, "released": older, "in_flight": in_flight}
+
+
+def _kept(shas: Iterable[str]) -> list[str]:
+    """Each commit once, newest first, at most ``RELEASED_KEPT``."""
+    return list(dict.fromkeys(shas))[:RELEASED_KEPT]
 
 
 def _in_flight(record: Mapping[str, Any] | None) -> dict[str, str]:

@@ -23,9 +23,9 @@ from shipflow.flows.watching import undo_unwatched, watch_step
 from shipflow.tasks.common import (
     RECONCILE_WAIT_SECONDS,
     emit,
-    ensure_limit,
     flush_events,
     hold_limit,
+    rollout_slot,
 )
 from shipflow.tasks.slo import gate
 from shipflow.tasks.strategies import (
@@ -119,7 +119,7 @@ def blue_green(
     gate(target.metrics, slo, budget_override, namespace=target.cluster.namespace)
     active = policy.active_service or app
     preview = policy.preview_service or f"{app}-preview"
-    slot = ensure_limit(f"shipflow-canary-{target.key}")  # one rollout per app, any strategy
+    slot = rollout_slot(target.key)
     with hold_limit(slot, wait_seconds=30, lease_seconds=60):
         colours = read_colours(target, active)
         idle = colours.idle

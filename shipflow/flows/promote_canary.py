@@ -53,7 +53,7 @@ from shipflow.tasks.canary import (
     take_back_unwatched,
     wait_canary_ready,
 )
-from shipflow.tasks.common import ensure_limit, flush_events, hold_limit
+from shipflow.tasks.common import flush_events, hold_limit, rollout_slot
 from shipflow.tasks.diagnose import diagnose_failure, read_evidence
 from shipflow.tasks.slo import gate
 
@@ -164,7 +164,7 @@ def promote_canary(
     if found == "taken":
         logger.warning("%s", what)
     wait = SLOT_RECOVERY_SECONDS if found == "taken" else SLOT_WAIT_SECONDS
-    slot = ensure_limit(f"shipflow-canary-{canary.key}")
+    slot = rollout_slot(canary.key)
     with hold_limit(slot, wait_seconds=wait, lease_seconds=SLOT_LEASE_SECONDS):
         found, what = take_back_unwatched(canary)
         if found == "watched":

@@ -28,9 +28,9 @@ from shipflow.flows.watching import undo_unwatched, watch_step
 from shipflow.tasks.common import (
     RECONCILE_WAIT_SECONDS,
     emit,
-    ensure_limit,
     flush_events,
     hold_limit,
+    rollout_slot,
 )
 from shipflow.tasks.slo import gate
 from shipflow.tasks.strategies import (
@@ -119,7 +119,7 @@ def rolling(
     policy.surge_pair()  # refuse a policy that can never progress before touching anything
     new = version_for(image)
     deadline = policy.progress_deadline_seconds
-    slot = ensure_limit(f"shipflow-canary-{target.key}")  # one rollout per app, any strategy
+    slot = rollout_slot(target.key)
     with hold_limit(slot, wait_seconds=30, lease_seconds=60):
         previous, old = begin_rolling_update(target, policy, new)
         if old == new:

@@ -26,7 +26,7 @@ from shipflow.core.steps import (
     next_action,
 )
 from shipflow.errors import ConcurrencyBusy
-from shipflow.tasks.common import ensure_limit, hold_limit
+from shipflow.tasks.common import hold_limit, rollout_slot
 from shipflow.tasks.strategies import Target
 
 Measure = Callable[[float, float], Measurement]  # (evidence span s, significance) -> check
@@ -85,7 +85,7 @@ def undo_unwatched(
     ``undo`` what a dead run left, returning what it did (None: nothing was left). A live
     rollout that keeps the slot past ``wait_seconds`` is left alone: it decides."""
     logger = get_run_logger()
-    slot = ensure_limit(f"shipflow-canary-{target.key}")
+    slot = rollout_slot(target.key)
     try:
         with hold_limit(slot, wait_seconds=wait_seconds, lease_seconds=60):
             done = undo()

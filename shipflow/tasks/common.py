@@ -126,6 +126,12 @@ def ensure_limit(name: str, limit: int = 1) -> str:
     return name
 
 
+def rollout_slot(key: str) -> str:
+    """The slot every rollout of one app holds (one at a time, any strategy, and the
+    reconciles): ``key`` is the app's place and name (``<namespace>-<app>``, slugged)."""
+    return ensure_limit(f"shipflow-canary-{key}")
+
+
 # A holder refreshes its slot record (and renews its lease) this often; a record silent for
 # longer than the grace is a dead holder, and a waiter takes the slot from it. Prefect's lease
 # alone frees a killed run's slot only after its minimum of 60 s plus the server's 15 s sweep.

@@ -21,6 +21,11 @@ def _name(service: str) -> str:
     return "shipflow_release_" + slug(service, sep="_")
 
 
+def _claim_lock(service: str) -> str:
+    """The lock around every read-modify-write of ``service``'s record."""
+    return ensure_limit(f"shipflow-release-claim-{slug(service)}")
+
+
 def run_state_type(run_id: Any) -> str | None:
     """The state type of flow run ``run_id`` (``RUNNING``, ``CRASHED``…); None when it is gone."""
     try:
@@ -42,8 +47,7 @@ def claim_release(service: str, sha: str) -> str | None:
     that is no longer running (crashed, cancelled, deleted) is taken over. Atomic per
     service."""
     me = str(flow_run.get_id() or "")
-    limit = ensure_limit(f"shipflow-release-claim-{slug(service)}")
-    with hold_limit(limit, wait_seconds=30):
+    with hold_limit(_claim_lock(service), wait_seconds=30):
         record: Any = Variable.get(_name(service), default=None)
         run = holder(record, sha)
         decision = decide_claim(record, sha, me, run_state_type(run) if run else None)
@@ -60,8 +64,7 @@ def finish_release(service: str, sha: str, state: str) -> None:
     """Record how this run's release of ``sha`` ended, under the claim's lock: a newer
     commit's claim made meanwhile is kept, and a released commit is remembered."""
     me = str(flow_run.get_id() or "")
-    limit = ensure_limit(f"shipflow-release-claim-{slug(service)}")
-    with hold_limit(limit, wait_seconds=30):
+    with hold_limit(_claim_lock(service), wait_seconds=30):
         record: Any = Variable.get(_name(service), default=None)
         Variable.set(_name(service), finished(record, sha, me, state), overwrite=True)
 
